@@ -1,0 +1,1 @@
+"""A runnable example of kanta schema migrations: see README.md."""
