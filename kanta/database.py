@@ -1,0 +1,366 @@
+"""The Kanta database: a typed state in memory, its history in an append-only log file."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from msgspec.structs import force_setattr
+
+from . import loading
+from .errors import DatabaseError, DataIntegrityError
+from .jsonlog import JsonSerializer
+from .logfile import LogFile
+from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
+from .snapshots import SnapshotPolicy
+from .tracker import REORDER, Tracker, Tree, fresh_copy, render
+from .writer import Writer
+
+T = TypeVar("T")
+logger = logging.getLogger("kanta")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Kanta(Generic[T]):
+    """A typed state kept in memory and persisted as an append-only, audited log."""
+
+    def __init__(
+        self,
+        filename: str | Path,
+        data: T,
+        *,
+        type: builtins.type[T] | None = None,  # noqa: A002 - the public name since 0.9
+        migrations: ModuleType | str | None = None,
+        serializer: JsonSerializer | None = None,
+        flush_interval: float = 0.1,
+        retention: timedelta | int | None = None,
+    ) -> None:
+        self._path = Path(filename)
+        self._data = data
+        self._type: Any = type if type is not None else builtins.type(data)
+        self._migrations = migrations
+        self._serializer = serializer if serializer is not None else JsonSerializer()
+        self.flush_interval = flush_interval
+        self.retention = timedelta(days=retention) if isinstance(retention, int) else retention
+        self.ctx = SimpleNamespace()
+        self.snapshot_policy = SnapshotPolicy()
+        self._clock: Callable[[], datetime] = _utc_now
+        self._version = 0
+        self._rev = 0
+        self._mtime: datetime | None = None
+        self._is_open = False
+        self._readonly = False
+        self._in_transaction = False
+        self._snapshot_requested = False
+        self._file: LogFile | None = None
+        self._writer: Writer | None = None
+        self._tracker: Tracker | None = None
+        self._end = 0  # offset where the next queued record will land
+        self._replay_bytes = 0  # change bytes since the last snapshot
+        self._state_bytes = 0  # size of the last snapshot (or of the bootstrap record)
+        self._background: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
+
+    # -- properties -----------------------------------------------------------------------
+
+    @property
+    def data(self) -> T:
+        """The live root object (the one passed in, updated in place)."""
+        return self._data
+
+    @property
+    def version(self) -> int:
+        """The schema version of the state."""
+        return self._version
+
+    @property
+    def rev(self) -> int:
+        """The revision: change records since the empty state."""
+        return self._rev
+
+    @property
+    def mtime(self) -> datetime | None:
+        """The last modification time recorded by a transaction."""
+        return self._mtime
+
+    @property
+    def filename(self) -> Path:
+        """The database file's path."""
+        return self._path
+
+    @property
+    def serializer(self) -> JsonSerializer:
+        """The format of the open file (or of new files before opening)."""
+        return self._serializer
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Kanta[T]:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self, *, create: bool = True, readonly: bool = False) -> None:
+        """Open (or create) the file, replay it, migrate, and start the background writer."""
+        if self._is_open:
+            raise DataIntegrityError("the database is already open", db_path=self._path)
+        file = await asyncio.to_thread(LogFile.open, self._path, create=create, readonly=readonly)
+        try:
+            loaded = await loading.load(self, file, create=create, readonly=readonly)
+            self._start(file, loaded, readonly)
+            if self._writer is not None and loaded.records_to_write:
+                await self._writer.flush()
+        except BaseException:
+            self._is_open = False
+            if self._writer is not None:
+                await self._writer.wait_idle()
+                self._writer.close()
+                self._writer = None
+            await asyncio.to_thread(file.close)
+            raise
+        if not readonly:
+            self._stopping = asyncio.Event()
+            self._background = asyncio.create_task(self._flush_periodically())
+
+    def _start(self, file: LogFile, loaded: loading.Loaded, readonly: bool) -> None:
+        self._install(loaded.live)
+        self._file = file
+        self._readonly = readonly
+        self._serializer = loaded.serializer
+        self._version, self._rev, self._mtime = loaded.version, loaded.rev, loaded.mtime
+        self._end = loaded.end
+        self._replay_bytes, self._state_bytes = loaded.replay_bytes, loaded.state_bytes
+        self._tracker = Tracker(fresh_copy(self._data, self._type))
+        self._snapshot_requested = False
+        self._is_open = True
+        if not readonly:
+            self._writer = Writer(file)
+            for record in loaded.records_to_write:
+                self._queue(record)
+
+    def _install(self, live: Any) -> None:
+        """Move the loaded state into the caller's root object, which stays `db.data`."""
+        root: Any = self._data
+        if isinstance(root, msgspec.Struct) and type(root) is type(live):
+            for name in root.__struct_fields__:
+                force_setattr(root, name, getattr(live, name))
+        elif isinstance(root, dict) and isinstance(live, dict):
+            root.clear()
+            root.update(live)
+        else:
+            self._data = live
+
+    async def close(self) -> None:
+        """Flush everything queued, stop the writer and release the file (idempotent)."""
+        if not self._is_open:
+            return
+        self._is_open = False
+        error: DatabaseError | None = None
+        try:
+            if self._writer is not None:
+                error = await self._stop_writer()
+        finally:
+            if self._file is not None:
+                await asyncio.to_thread(self._file.close)
+            self._file = None
+            self._writer = None
+        if error is not None:
+            raise error
+
+    async def _stop_writer(self) -> DatabaseError | None:
+        assert self._writer is not None and self._stopping is not None
+        self._stopping.set()
+        if self._background is not None:
+            await self._background
+        error = None
+        try:
+            await self._flush_queue()
+        except DatabaseError as exc:
+            error = exc
+        await self._writer.wait_idle()
+        self._writer.close()
+        return error
+
+    def __del__(self) -> None:
+        if getattr(self, "_is_open", False):
+            warnings.warn(
+                f"Kanta database {self._path} was never closed; queued records may be lost",
+                ResourceWarning,
+                stacklevel=1,
+            )
+
+    async def flush(self) -> None:
+        """Write everything queued so far and make it durable before returning."""
+        self._check_writable()
+        await self._flush_queue()
+
+    def request_snapshot(self) -> None:
+        """Write a snapshot with the next flush (also the one `close()` does)."""
+        self._snapshot_requested = True
+
+    async def _flush_queue(self) -> None:
+        assert self._writer is not None
+        self._writer.raise_if_failed()
+        if self._snapshot_requested or self.snapshot_policy.due(
+            self._replay_bytes, self._state_bytes
+        ):
+            self._queue_snapshot()
+        await self._writer.flush()
+
+    async def _flush_periodically(self) -> None:
+        assert self._stopping is not None and self._writer is not None
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.flush_interval)
+            if self._writer.pending or self._snapshot_requested:
+                try:
+                    await self._flush_queue()
+                except DatabaseError as exc:
+                    logger.error("kanta: background write to %s failed: %s", self._path, exc)
+                    return
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(
+        self,
+        action: str,
+        *,
+        user: str | None = None,
+        extra: Any = None,
+        mtime: bool | datetime = True,
+        log: bool | logging.Logger = True,
+        logdiff: bool = True,
+    ) -> Iterator[T]:
+        """Change the state inside the block; on success the change is queued for the log."""
+        self._check_writable()
+        if self._in_transaction:
+            raise RuntimeError("nested transactions are not supported")
+        self._check_untouched()
+        self._in_transaction = True
+        try:
+            try:
+                yield self._data
+            except BaseException:
+                self._rollback()
+                raise
+            self._commit(action, user, mtime)
+        finally:
+            self._in_transaction = False
+
+    def _check_writable(self) -> None:
+        if not self._is_open:
+            raise DataIntegrityError("the database is not open", db_path=self._path)
+        if self._readonly:
+            raise DataIntegrityError("the database is open read-only", db_path=self._path)
+        assert self._writer is not None
+        self._writer.raise_if_failed()
+
+    def _check_untouched(self) -> None:
+        tracker = self._tracker
+        assert tracker is not None
+        if tracker.unchanged(self._data):
+            return
+        tree = tracker.changes(self._data)
+        if tree is None:
+            return
+        tracker.revert(tree, self._data)
+        raise DataIntegrityError(
+            "the state was changed outside a transaction (at "
+            + ", ".join(_paths(tree))
+            + "); that change was undone, make it inside `with db.transaction(...)`",
+            db_path=self._path,
+        )
+
+    def _rollback(self) -> None:
+        assert self._tracker is not None
+        tree = self._tracker.changes(self._data)
+        if tree is not None:
+            self._tracker.revert(tree, self._data)
+
+    def _commit(self, action: str, user: str | None, mtime: bool | datetime) -> None:
+        tracker = self._tracker
+        assert tracker is not None
+        tree = tracker.changes(self._data)
+        if tree is None:
+            return
+        now = self._clock()
+        stamp = now if mtime is True else (mtime or None)
+        record = Change(
+            ts=now,
+            a=action,
+            v=self._version,
+            u=user,
+            m=stamp,
+            diff=render(tree, self._data, self._serializer.key_form),
+        )
+        try:
+            encoded = self._serializer.encode(record, self._end)
+        except (msgspec.EncodeError, TypeError, ValueError, OverflowError) as exc:
+            tracker.revert(tree, self._data)
+            raise DatabaseError(
+                f"the change cannot be encoded ({exc}); it was rolled back",
+                db_path=self._path,
+                action=action,
+            ) from exc
+        tracker.accept(tree, self._data)
+        self._enqueue(encoded)
+        self._replay_bytes += len(encoded)
+        self._rev += 1
+        if stamp is not None:
+            self._mtime = stamp
+
+    # -- records --------------------------------------------------------------------------
+
+    def _enqueue(self, encoded: bytes) -> None:
+        assert self._writer is not None
+        self._writer.enqueue(encoded)
+        self._end += len(encoded)
+
+    def _queue(self, record: Change | Snapshot) -> None:
+        """Encode and queue a record written by kanta itself (migrations, snapshots)."""
+        encoded = self._serializer.encode(record, self._end)
+        self._enqueue(encoded)
+        if isinstance(record, Snapshot):
+            self._replay_bytes = 0
+            self._state_bytes = len(encoded)
+        else:
+            self._replay_bytes += len(encoded)
+
+    def _queue_snapshot(self) -> None:
+        assert self._tracker is not None
+        self._snapshot_requested = False
+        snapshot = Snapshot(
+            ts=self._clock(),
+            v=self._version,
+            state=self._tracker.shadow,
+            m=self._mtime,
+            r=self._rev,
+            k=SNAPSHOT_META_FORMAT,
+        )
+        self._queue(snapshot)
+
+
+def _paths(tree: Tree, prefix: str = "") -> Iterator[str]:
+    for key, op in tree.items():
+        if key is REORDER:
+            continue
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(op, dict):
+            yield from _paths(op, path)
+        else:
+            yield path

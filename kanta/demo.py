@@ -1,0 +1,79 @@
+"""`kanta demo`: create a database, change it, reopen it, and show its history and state."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+from .database import Kanta
+from .history import read_history
+from .logview import Style, entry_lines, use_colour
+
+
+class User(msgspec.Struct):
+    """A user of the demo application."""
+
+    name: str = ""
+    email: str | None = None
+    roles: list[str] = []
+
+
+class Data(msgspec.Struct):
+    """The demo application's whole state."""
+
+    users: dict[str, User] = {}
+    signups: int = 0
+
+
+async def _first_run(path: Path) -> None:
+    async with Kanta(path, Data()) as db:
+        with db.transaction(action="create_user", user="admin") as data:
+            data.users["alice"] = User(name="Alice", email="alice@example.com")
+            data.signups += 1
+        with db.transaction(action="create_user", user="admin") as data:
+            data.users["bob"] = User(name="Bob")
+            data.signups += 1
+        with db.transaction(action="grant", user="alice") as data:
+            data.users["bob"].roles.append("editor")
+        try:
+            with db.transaction(action="oops", user="bob") as data:
+                data.users.clear()
+                raise RuntimeError("changed my mind")
+        except RuntimeError:
+            pass  # rolled back: memory is as before and nothing is written
+        await db.flush()  # durable from here on
+        print(f"created {path}: revision {db.rev}, {len(db.data.users)} users")
+
+
+async def _second_run(path: Path) -> Data:
+    async with Kanta(path, Data()) as db:
+        print(f"reopened: revision {db.rev}, bob's roles {db.data.users['bob'].roles}")
+        with db.transaction(action="delete_user", user="admin") as data:
+            del data.users["alice"]
+        return db.data
+
+
+def run(target: str | None) -> int:
+    """Run the demo in `target` (a file path) or in a temporary directory."""
+    if target is not None:
+        return _run(Path(target))
+    with tempfile.TemporaryDirectory(prefix="kanta-demo-") as folder:
+        return _run(Path(folder) / "demo.kantadb")
+
+
+def _run(path: Path) -> int:
+    path.unlink(missing_ok=True)
+    asyncio.run(_first_run(path))
+    final = asyncio.run(_second_run(path))
+    print("\nhistory (`kanta log FILE`):")
+    style = Style(use_colour(sys.stdout))
+    for entry in read_history(path).entries():
+        for line in entry_lines(entry, style):
+            print(line)
+    print("\nfinal state:")
+    print(msgspec.json.format(msgspec.json.encode(final), indent=2).decode())
+    return 0

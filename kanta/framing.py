@@ -1,0 +1,32 @@
+"""What every log format yields when it splits a file into records: positions, offsets, damage."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class RawRecord(NamedTuple):
+    """One record as found in the file, not yet decoded."""
+
+    position: int  # 1-based: the line number in JSON files, the frame index in binary files
+    byte_pos: int  # offset of the record's first byte
+    end: int  # offset just past the record (after its newline or frame)
+    is_snapshot: bool
+    payload: bytes  # the encoded record, without line prefix or frame header
+
+
+class Damage(NamedTuple):
+    """Bytes at the end of the scanned region that do not form a valid record."""
+
+    byte_pos: int
+    position: int  # the position the damaged record would have had
+    reason: str
+
+
+class Scan(NamedTuple):
+    """The records of a file, where its valid part ends, and what follows it."""
+
+    records: list[RawRecord]
+    good_end: int  # offset just past the last valid record
+    damage: Damage | None  # None when the file ends cleanly at good_end
+    needs_newline: bool = False  # the last record is whole but lost its final newline

@@ -1,0 +1,189 @@
+"""Opening a database file: bootstrap a new one, or replay, repair and migrate an existing one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .diff import diff
+from .errors import DatabaseError
+from .framing import Damage
+from .jsonlog import JsonSerializer
+from .logfile import LogFile
+from .migrations import code_version, load_migrations, plan, run
+from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
+from .replay import replay
+
+if TYPE_CHECKING:
+    from .database import Kanta
+
+logger = logging.getLogger("kanta")
+
+
+@dataclass
+class Loaded:
+    """What opening found: the typed state, its coordinates, and records still to write."""
+
+    serializer: JsonSerializer
+    live: Any
+    version: int
+    rev: int
+    mtime: datetime | None
+    end: int
+    replay_bytes: int
+    state_bytes: int
+    records_to_write: list[Change | Snapshot] = field(default_factory=list)
+
+
+async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -> Loaded:
+    """Read the file behind `db` and bring it to the code's schema."""
+    data = await asyncio.to_thread(file.read_from, 0)
+    if not data:
+        if readonly or not create:
+            raise DatabaseError("the database file is empty", db_path=file.path)
+        return bootstrap(db)
+    return await _load_existing(db, file, data, readonly)
+
+
+def bootstrap(db: Kanta[Any]) -> Loaded:
+    """A new database: one bootstrap record holding the initial state."""
+    serializer = db.serializer
+    state = serializer.to_state(db.data)
+    live = decode_state(serializer, state, db, position=None)
+    version = code_version(load_migrations(db._migrations, db_path=db.filename))
+    now = db._clock()
+    record = Change(ts=now, a="bootstrap", v=version, m=now, diff=diff({}, state) or {})
+    return Loaded(serializer, live, version, 1, now, 0, 0, 0, [record])
+
+
+async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: bool) -> Loaded:
+    serializer = db.serializer
+    scan = serializer.scan(data)
+    end = scan.good_end
+    if scan.damage is not None and not readonly:
+        await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock)
+    if scan.needs_newline and not readonly:
+        await asyncio.to_thread(file.append, b"\n")
+        end += 1
+    replayed = replay(serializer, scan.records, file.path)
+    fold = replayed.fold
+    records, state, version = _migrate(db, fold.state, fold.version)
+    live = decode_state(serializer, state, db, position=None)
+    normalised = _normalise(serializer, state, live)
+    if normalised is not None:
+        records.append(Change(ts=db._clock(), a="migrate:msgspec", v=version, diff=normalised))
+    rev = fold.rev
+    if records and not readonly:
+        rev += len(records)
+        snapshot = Snapshot(db._clock(), version, live, fold.mtime, rev, SNAPSHOT_META_FORMAT)
+        records.append(snapshot)
+    if readonly:
+        records = []
+    return Loaded(
+        serializer,
+        live,
+        version,
+        rev,
+        fold.mtime,
+        end,
+        replayed.replayed_bytes,
+        replayed.base_bytes,
+        records,
+    )
+
+
+def _migrate(db: Kanta[Any], state: Any, stored: int) -> tuple[list[Change | Snapshot], Any, int]:
+    migrations = load_migrations(db._migrations, db_path=db.filename)
+    versions = plan(stored, migrations, db_path=db.filename)
+    if not versions:
+        return [], state, stored
+    before = msgspec.msgpack.decode(msgspec.msgpack.encode(state))
+    state, report = run(
+        state, versions, migrations, stored_version=stored, kanta=db, db_path=db.filename
+    )
+    change = diff(before, state) or {}
+    record = Change(ts=db._clock(), a=f"migrate:v{report.version}", v=report.version, diff=change)
+    return [record], state, report.version
+
+
+def decode_state(serializer: JsonSerializer, state: Any, db: Kanta[Any], position: int | None) -> Any:
+    """The on-disk state decoded into the root type, or a DatabaseError saying why not."""
+    try:
+        return serializer.from_state(state, db._type)
+    except msgspec.ValidationError as exc:
+        name = getattr(db._type, "__name__", repr(db._type))
+        raise DatabaseError(
+            f"the stored state does not decode into {name}: {exc}",
+            db_path=db.filename,
+            position=position,
+        ) from exc
+
+
+def _normalise(serializer: JsonSerializer, state: Any, live: Any) -> dict[Any, Any] | None:
+    """The diff that re-encoding through the root type makes (new defaults, dropped fields)."""
+    change = diff(state, serializer.to_state(live))
+    if change is None:
+        return None
+    return _drop_set_reorders(change, state, live)
+
+
+def _drop_set_reorders(change: dict[Any, Any], stored: Any, typed: Any) -> dict[Any, Any] | None:
+    # A set comes back from encoding in its own iteration order; the same members in
+    # another order are not a change.
+    out: dict[Any, Any] = {}
+    for key, value in change.items():
+        name = key[1:] if isinstance(key, str) and key.startswith("$$") else key
+        old = stored.get(name) if isinstance(stored, dict) else None
+        child = _typed_child(typed, name)
+        if isinstance(child, set | frozenset) and _same_members(old, value):
+            continue
+        if isinstance(value, dict) and isinstance(old, dict) and "$replace" not in value:
+            value = _drop_set_reorders(value, old, child)
+            if value is None:
+                continue
+        out[key] = value
+    return out or None
+
+
+def _typed_child(typed: Any, name: Any) -> Any:
+    if isinstance(typed, dict):
+        return typed.get(name)
+    if isinstance(typed, msgspec.Struct):
+        cls = type(typed)
+        wire = dict(zip(cls.__struct_encode_fields__, cls.__struct_fields__, strict=True))
+        return getattr(typed, wire.get(name, ""), None)
+    return None
+
+
+def _same_members(old: Any, new: Any) -> bool:
+    if not (isinstance(old, list) and isinstance(new, list)) or len(old) != len(new):
+        return False
+    try:
+        return set(old) == set(new)
+    except TypeError:
+        return False
+
+
+def _cut_tail(file: LogFile, data: bytes, damage: Damage, clock: Callable[[], datetime]) -> Path:
+    """Save the damaged tail beside the database, then truncate it away."""
+    stamp = clock().strftime("%Y%m%dT%H%M%SZ")
+    side = file.path.with_name(f"{file.path.name}.cut-{stamp}-{damage.byte_pos}")
+    side.write_bytes(data[damage.byte_pos :])
+    file.truncate(damage.byte_pos)
+    logger.warning(
+        "kanta: %s: %s at byte %d (record %d); cut %d bytes, saved in %s",
+        file.path,
+        damage.reason,
+        damage.byte_pos,
+        damage.position,
+        len(data) - damage.byte_pos,
+        side,
+    )
+    return side

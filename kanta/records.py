@@ -1,0 +1,36 @@
+"""The two record kinds of a kanta log: a change (a diff) and a snapshot (a whole state)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+# Meta format of snapshots we write: `r` is trustworthy. Legacy snapshots have k == 0.
+SNAPSHOT_META_FORMAT = 1
+
+
+class Change(msgspec.Struct, omit_defaults=True):
+    """A change record: who did what, when, and the diff it made."""
+
+    ts: datetime
+    a: str = ""
+    v: int = 0
+    u: str | None = None
+    m: datetime | None = None
+    diff: Any = {}
+
+
+class Snapshot(msgspec.Struct, omit_defaults=True):
+    """A snapshot record: the whole state at revision `r`."""
+
+    ts: datetime
+    v: int
+    state: Any
+    m: datetime | None = None
+    r: int = 0
+    k: int = 0
+
+
+Record = Change | Snapshot

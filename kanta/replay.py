@@ -1,0 +1,132 @@
+"""Replay: fold log records into the state, revision, schema version and mtime they describe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from .errors import ReplayError
+from .framing import RawRecord
+from .patch import PatchError, apply_in_place
+from .records import SNAPSHOT_META_FORMAT, Change, Record, Snapshot
+
+
+class RecordDecoder(Protocol):
+    """The part of a log format that replay needs."""
+
+    name: str
+
+    def decode(self, raw: RawRecord) -> Record:
+        """Decode one record."""
+        ...
+
+
+@dataclass
+class Fold:
+    """The running result of applying records in order."""
+
+    state: Any
+    rev: int = 0
+    version: int = 0
+    mtime: datetime | None = None
+    changes_seen: int = 0  # change records folded, for legacy snapshots whose `r` is untrusted
+
+    def apply(self, record: Record) -> None:
+        """Advance by one decoded record; raises PatchError for a diff that does not apply."""
+        if isinstance(record, Snapshot):
+            self.take_snapshot(record)
+            return
+        self.state = apply_in_place(self.state, record.diff)
+        self.rev += 1
+        self.changes_seen += 1
+        self.version = record.v
+        if record.m is not None:
+            self.mtime = record.m
+
+    def take_snapshot(self, snapshot: Snapshot, changes_before: int | None = None) -> None:
+        """Reset to a snapshot's state; legacy snapshots count the change records before them."""
+        self.state = snapshot.state
+        self.version = snapshot.v
+        self.mtime = snapshot.m
+        if changes_before is not None:
+            self.changes_seen = changes_before
+        self.rev = snapshot.r if snapshot.k >= SNAPSHOT_META_FORMAT else self.changes_seen
+
+
+@dataclass
+class Replayed:
+    """What opening a log needs: the folded result and how much of it was replayed."""
+
+    fold: Fold
+    snapshot_index: int | None  # index into the records of the snapshot replay started from
+    replayed_bytes: int  # bytes of change records after that snapshot
+    base_bytes: int  # size of that snapshot, or of the first record: a measure of the state
+    last_ts: datetime | None
+
+
+def last_snapshot_index(records: Sequence[RawRecord]) -> int | None:
+    """Index of the last snapshot record, or None."""
+    for index in range(len(records) - 1, -1, -1):
+        if records[index].is_snapshot:
+            return index
+    return None
+
+
+def decode_record(log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> Record:
+    """Decode one record, turning decoder errors into a ReplayError that says where."""
+    try:
+        return log.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise record_error(log, raw, db_path, f"unreadable record: {exc}") from exc
+
+
+def record_error(log: RecordDecoder, raw: RawRecord, db_path: Path | None, message: str) -> ReplayError:
+    """A ReplayError naming the file, the record and its byte offset."""
+    line = raw.position if log.name == "json" else None
+    return ReplayError(
+        message, db_path=db_path, line_number=line, position=raw.position, byte_pos=raw.byte_pos
+    )
+
+
+def apply_record(fold: Fold, log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> Record:
+    """Decode one record and fold it in, with errors that say where."""
+    record = decode_record(log, raw, db_path)
+    try:
+        fold.apply(record)
+    except PatchError as exc:
+        action = record.a if isinstance(record, Change) else None
+        error = record_error(log, raw, db_path, f"diff does not apply at {exc.path}: {exc}")
+        error.action = action
+        raise error from exc
+    return record
+
+
+def replay(log: RecordDecoder, records: Sequence[RawRecord], db_path: Path | None = None) -> Replayed:
+    """Replay from the last snapshot (or the start) to the end of `records`."""
+    start = last_snapshot_index(records)
+    fold = Fold(state={})
+    base_bytes = 0
+    first = 0
+    if start is not None:
+        snapshot = decode_record(log, records[start], db_path)
+        assert isinstance(snapshot, Snapshot)
+        changes_before = sum(1 for raw in records[:start] if not raw.is_snapshot)
+        fold.take_snapshot(snapshot, changes_before)
+        base_bytes = records[start].end - records[start].byte_pos
+        first = start + 1
+    elif records:
+        base_bytes = records[0].end - records[0].byte_pos
+    last_ts = None
+    replayed_bytes = 0
+    for raw in records[first:]:
+        record = apply_record(fold, log, raw, db_path)
+        last_ts = record.ts
+        replayed_bytes += raw.end - raw.byte_pos
+    if start is not None and last_ts is None:
+        last_ts = snapshot.ts
+    return Replayed(fold, start, replayed_bytes, base_bytes, last_ts)

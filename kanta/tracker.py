@@ -1,0 +1,296 @@
+"""Change tracking: what the live typed state changed since the last commit.
+
+The tracker keeps a private copy (the shadow) of the committed state that never shares a
+mutable object with the live state. A commit compares the two: large dicts are compared
+with C-level `!=` over their values in one pass, and only the entries that differ are
+walked in Python, so the cost follows what changed, not a deep copy of everything. The
+result is a change tree keyed by native keys and attribute names; `render` turns it into
+the on-disk diff, `accept` brings the shadow up to date, `revert` restores the live state.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import decimal
+import enum
+import uuid
+from collections.abc import Callable
+from itertools import compress, islice
+from operator import ne
+from typing import Any
+
+import msgspec
+from msgspec.structs import force_setattr
+
+# Change-tree operations; a nested change is a dict (the subtree).
+SET = 1  # assign the live value
+REPLACE = 2  # assign, wrapped in `$replace` because a plain assignment would be read as a diff
+DELETE = 3  # remove the key
+# Marks a dict node whose key order may differ between live and shadow.
+REORDER: Any = object()
+_MISSING: Any = object()
+
+Tree = dict[Any, Any]
+
+_LEAF, _DICT, _STRUCT = 0, 1, 2
+_kinds: dict[type, int] = {}
+_ATOMIC = frozenset(
+    {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, dt.timedelta}
+    | {uuid.UUID, decimal.Decimal, frozenset}
+)
+
+
+def _kind(value: Any) -> int:
+    t = type(value)
+    kind = _kinds.get(t)
+    if kind is None:
+        if issubclass(t, dict):
+            kind = _DICT
+        elif issubclass(t, msgspec.Struct) and not t.__struct_config__.array_like:
+            kind = _STRUCT
+        else:
+            kind = _LEAF
+        _kinds[t] = kind
+    return kind
+
+
+def _object_like(value: Any) -> bool:
+    """Whether a value is written as a JSON object (so a reader could take it for a diff)."""
+    return _kind(value) != _LEAF
+
+
+class Tracker:
+    """Compares the live state with a private copy of the last committed state."""
+
+    def __init__(self, shadow: Any) -> None:
+        self.shadow = shadow
+
+    def unchanged(self, live: Any) -> bool:
+        """Quick check that nothing changed (C-level equality)."""
+        return bool(live == self.shadow)
+
+    def changes(self, live: Any) -> Tree | None:
+        """The change tree from the shadow to `live`, or None when nothing changed."""
+        return _diff_container(live, self.shadow)
+
+    def accept(self, tree: Tree, live: Any) -> None:
+        """Make the shadow equal to `live` along the paths of `tree`."""
+        _accept(tree, live, self.shadow)
+
+    def revert(self, tree: Tree, live: Any) -> None:
+        """Restore `live` to the shadow along the paths of `tree`, in place."""
+        _revert(tree, live, self.shadow)
+
+
+def _diff_container(live: Any, shadow: Any) -> Tree | None:
+    if _kind(live) == _DICT:
+        return _diff_dict(live, shadow)
+    return _diff_struct(live, shadow)
+
+
+def _diff_child(new: Any, old: Any) -> Any:
+    """The change for one entry: None, an operation, or a subtree."""
+    if new is old:
+        return None
+    kind = _kind(new)
+    if kind != _LEAF and type(new) is type(old):
+        return _diff_container(new, old)
+    if type(new) is type(old) and new == old:
+        return None
+    if kind != _LEAF and (_kind(old) == _LEAF or type(old) is not type(new)):
+        # Another kind of object, or an object over a non-object: a reader would try to
+        # apply the new value as a diff.
+        return REPLACE
+    return SET
+
+
+def _new_entry(value: Any) -> int:
+    # A new dict that itself holds "$replace" would be read as a replace operation.
+    if type(value) is dict and "$replace" in value:
+        return REPLACE
+    return SET
+
+
+def _diff_struct(live: Any, shadow: Any) -> Tree | None:
+    tree: Tree = {}
+    for name in live.__struct_fields__:
+        change = _diff_child(getattr(live, name), getattr(shadow, name))
+        if change is not None:
+            tree[name] = change
+    return tree or None
+
+
+def _diff_dict(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
+    count = len(shadow)
+    if len(live) >= count:
+        old_keys = list(shadow)
+        if list(islice(live, count)) == old_keys:
+            return _diff_aligned(live, shadow, old_keys)
+    return _diff_unaligned(live, shadow)
+
+
+def _diff_aligned(live: dict[Any, Any], shadow: dict[Any, Any], keys: list[Any]) -> Tree | None:
+    """Same keys in the same order, perhaps with new keys appended: one C-level pass."""
+    tree: Tree = {}
+    for key in compress(keys, map(ne, live.values(), shadow.values())):
+        change = _diff_child(live[key], shadow[key])
+        if change is not None:
+            tree[key] = change
+    for key in islice(live, len(keys), None):
+        tree[key] = _new_entry(live[key])
+    return tree or None
+
+
+def _diff_unaligned(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
+    tree: Tree = {key: DELETE for key in shadow if key not in live}
+    for key, value in live.items():
+        old = shadow.get(key, _MISSING)
+        if old is _MISSING:
+            tree[key] = _new_entry(value)
+            continue
+        change = _diff_child(value, old)
+        if change is not None:
+            tree[key] = change
+    if not tree:
+        # Same entries in another order: bring the shadow's order in line so that later
+        # commits take the aligned path again.
+        _reorder(shadow, live)
+        return None
+    tree[REORDER] = True
+    return tree
+
+
+def _reorder(target: dict[Any, Any], order: dict[Any, Any]) -> None:
+    items = [(key, target[key]) for key in order if key in target]
+    items.extend((key, value) for key, value in target.items() if key not in order)
+    target.clear()
+    target.update(items)
+
+
+def _get(container: Any, key: Any) -> Any:
+    if _kind(container) == _DICT:
+        return container[key]
+    return getattr(container, key)
+
+
+def _has(container: Any, key: Any) -> bool:
+    if _kind(container) == _DICT:
+        return key in container
+    return True
+
+
+def _set(container: Any, key: Any, value: Any) -> None:
+    if _kind(container) == _DICT:
+        container[key] = value
+    else:
+        force_setattr(container, key, value)
+
+
+def _accept(tree: Tree, live: Any, shadow: Any) -> None:
+    for key, op in tree.items():
+        if key is REORDER:
+            continue
+        if type(op) is dict:
+            _accept(op, _get(live, key), _get(shadow, key))
+        elif op == DELETE:
+            del shadow[key]
+        else:
+            _set(shadow, key, clone(_get(live, key)))
+    if REORDER in tree:
+        _reorder(shadow, live)
+
+
+def _revert(tree: Tree, live: Any, shadow: Any) -> None:
+    for key, op in tree.items():
+        if key is REORDER:
+            continue
+        if type(op) is dict:
+            _revert(op, _get(live, key), _get(shadow, key))
+        elif _has(shadow, key):
+            _set(live, key, clone(_get(shadow, key)))
+        else:
+            del live[key]
+    if REORDER in tree:
+        _reorder(live, shadow)
+
+
+def render(tree: Tree, live: Any, key_form: Callable[[Any], Any]) -> dict[Any, Any]:
+    """The on-disk diff for a change tree; values are the live objects, to encode at once."""
+    out: dict[Any, Any] = {}
+    deleted = [_escape(key_form(key)) for key, op in tree.items() if op == DELETE]
+    if deleted:
+        out["$delete"] = deleted
+    names = _encode_names(live)
+    for key, op in tree.items():
+        if op == DELETE or key is REORDER:
+            continue
+        wire_key = _escape(names.get(key, key) if names else key)
+        if type(op) is dict:
+            out[wire_key] = render(op, _get(live, key), key_form)
+        elif op == REPLACE:
+            out[wire_key] = {"$replace": _get(live, key)}
+        else:
+            out[wire_key] = _get(live, key)
+    return out
+
+
+def _escape(key: Any) -> Any:
+    if type(key) is str and key.startswith("$"):
+        return "$" + key
+    return key
+
+
+_names: dict[type, dict[str, str] | None] = {}
+
+
+def _encode_names(container: Any) -> dict[str, str] | None:
+    """Attribute name -> encoded field name for renamed Struct fields; None when identical."""
+    t = type(container)
+    if t in _names:
+        return _names[t]
+    names = None
+    if _kind(container) == _STRUCT:
+        pairs = zip(t.__struct_fields__, t.__struct_encode_fields__, strict=True)
+        renamed = {name: wire for name, wire in pairs if name != wire}
+        names = renamed or None
+    _names[t] = names
+    return names
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of a typed value that shares no mutable object with the original."""
+    t = type(value)
+    if t in _ATOMIC:
+        return value
+    if t is dict:
+        return {key: clone(item) for key, item in value.items()}
+    if t is list:
+        return [clone(item) for item in value]
+    kind = _kind(value)
+    if kind == _STRUCT or isinstance(value, msgspec.Struct):
+        return _clone_struct(value)
+    if t is set:
+        return set(value)
+    if t is tuple:
+        return tuple(clone(item) for item in value)
+    if isinstance(value, enum.Enum):
+        return value
+    return copy.deepcopy(value)
+
+
+def _clone_struct(value: Any) -> Any:
+    result = copy.copy(value)
+    for name in value.__struct_fields__:
+        item = getattr(value, name)
+        if type(item) not in _ATOMIC:
+            force_setattr(result, name, clone(item))
+    return result
+
+
+def fresh_copy(root: Any, root_type: Any) -> Any:
+    """A copy of a whole state for the shadow: decoded anew, so nothing mutable is shared."""
+    try:
+        return msgspec.msgpack.decode(msgspec.msgpack.encode(root), type=root_type)
+    except (msgspec.EncodeError, msgspec.ValidationError, TypeError, OverflowError):
+        return clone(root)

@@ -1,0 +1,104 @@
+"""The background writer: queued records reach the file from one worker thread, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from .errors import DatabaseError
+from .logfile import LogFile
+
+
+class Writer:
+    """Queues encoded records and appends them, with a sync, off the event loop.
+
+    Every flush hands the records queued so far to one worker thread, which writes
+    batches in the order they were handed over; a flush returns once everything handed
+    over before it is on disk. Callers that flush together share one write and one sync
+    (group commit), and no record is ever handed over twice, even when a flushing task is
+    cancelled. After a failed write or sync the instance fails every later flush: the
+    records it could not write stay counted, and nothing is reported written that was not.
+    """
+
+    def __init__(self, file: LogFile, *, sync: bool = True) -> None:
+        self.file = file
+        self._sync = sync
+        self._queue: list[bytes] = []
+        self._unwritten: list[bytes] = []  # handed over, then failed
+        self._last: asyncio.Future[None] | None = None
+        self._failed_in_worker = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanta-writer")
+        self.error: DatabaseError | None = None
+
+    @property
+    def pending(self) -> int:
+        """Number of records not yet known to be on disk."""
+        return len(self._unwritten) + len(self._queue)
+
+    def enqueue(self, record: bytes) -> None:
+        """Queue one encoded record (never blocks)."""
+        self._queue.append(record)
+
+    async def flush(self) -> None:
+        """Write and sync everything queued so far; raise DatabaseError if that fails."""
+        self.raise_if_failed()
+        if self._queue:
+            batch, self._queue = self._queue, []
+            future = asyncio.get_running_loop().run_in_executor(
+                self._executor, self._write, b"".join(batch)
+            )
+            future.add_done_callback(partial(self._written, batch))
+            self._last = future
+        if self._last is not None and not self._last.done():
+            # Shielded: a cancelled flush must not stop the accounting of a write under way.
+            await asyncio.shield(self._last)
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        """Raise a fresh DatabaseError if an earlier write failed (fail-stop)."""
+        if self.error is not None:
+            raise DatabaseError(
+                f"writing failed earlier ({self.error.message}); {self.pending} records "
+                "are not on disk and no further writes are attempted: reopen the database",
+                db_path=self.file.path,
+            ) from self.error
+
+    def _written(self, batch: list[bytes], future: asyncio.Future[None]) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None:
+            return
+        self._unwritten.extend(batch)
+        if self.error is None:
+            self.error = (
+                error
+                if isinstance(error, DatabaseError)
+                else DatabaseError(f"write failed: {error!r}", db_path=self.file.path)
+            )
+
+    def _write(self, blob: bytes) -> None:
+        if self._failed_in_worker:
+            raise DatabaseError("not written: an earlier write failed", db_path=self.file.path)
+        try:
+            if not self.file.still_ours():
+                raise DatabaseError(
+                    "the database file was deleted or replaced while this writer held it",
+                    db_path=self.file.path,
+                )
+            self.file.append(blob)
+            if self._sync:
+                self.file.sync()
+        except BaseException:
+            self._failed_in_worker = True
+            raise
+
+    async def wait_idle(self) -> None:
+        """Wait until the worker has finished everything handed over (errors ignored)."""
+        if self._last is not None:
+            await asyncio.wait([self._last])
+
+    def close(self) -> None:
+        """Stop the worker thread; call after `wait_idle`."""
+        self._executor.shutdown(wait=True)
