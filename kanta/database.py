@@ -8,7 +8,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, Generic, TypeVar
@@ -30,7 +30,7 @@ logger = logging.getLogger("kanta")
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Kanta(Generic[T]):
@@ -41,7 +41,7 @@ class Kanta(Generic[T]):
         filename: str | Path,
         data: T,
         *,
-        type: builtins.type[T] | None = None,  # noqa: A002 - the public name since 0.9
+        type: builtins.type[T] | None = None,
         migrations: ModuleType | str | None = None,
         serializer: JsonSerializer | None = None,
         flush_interval: float = 0.1,

@@ -113,7 +113,9 @@ def _migrate(db: Kanta[Any], state: Any, stored: int) -> tuple[list[Change | Sna
     return [record], state, report.version
 
 
-def decode_state(serializer: JsonSerializer, state: Any, db: Kanta[Any], position: int | None) -> Any:
+def decode_state(
+    serializer: JsonSerializer, state: Any, db: Kanta[Any], position: int | None
+) -> Any:
     """The on-disk state decoded into the root type, or a DatabaseError saying why not."""
     try:
         return serializer.from_state(state, db._type)

@@ -85,7 +85,9 @@ def decode_record(log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> R
         raise record_error(log, raw, db_path, f"unreadable record: {exc}") from exc
 
 
-def record_error(log: RecordDecoder, raw: RawRecord, db_path: Path | None, message: str) -> ReplayError:
+def record_error(
+    log: RecordDecoder, raw: RawRecord, db_path: Path | None, message: str
+) -> ReplayError:
     """A ReplayError naming the file, the record and its byte offset."""
     line = raw.position if log.name == "json" else None
     return ReplayError(
@@ -106,7 +108,9 @@ def apply_record(fold: Fold, log: RecordDecoder, raw: RawRecord, db_path: Path |
     return record
 
 
-def replay(log: RecordDecoder, records: Sequence[RawRecord], db_path: Path | None = None) -> Replayed:
+def replay(
+    log: RecordDecoder, records: Sequence[RawRecord], db_path: Path | None = None
+) -> Replayed:
     """Replay from the last snapshot (or the start) to the end of `records`."""
     start = last_snapshot_index(records)
     fold = Fold(state={})
