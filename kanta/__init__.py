@@ -4,6 +4,7 @@ from .database import Kanta
 from .diff import diff
 from .errors import DatabaseError, DataIntegrityError, FileLockError, ReplayError
 from .jsonlog import JsonSerializer
+from .msgpacklog import MsgPackSerializer
 from .migrations import MigrationInfo, MigrationReport
 from .patch import patch
 
@@ -17,6 +18,7 @@ __all__ = [
     "Kanta",
     "MigrationInfo",
     "MigrationReport",
+    "MsgPackSerializer",
     "ReplayError",
     "diff",
     "patch",

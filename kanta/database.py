@@ -18,6 +18,7 @@ from msgspec.structs import force_setattr
 
 from . import loading
 from .errors import DatabaseError, DataIntegrityError
+from .formats import Serializer
 from .jsonlog import JsonSerializer
 from .logfile import LogFile
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
@@ -43,7 +44,7 @@ class Kanta(Generic[T]):
         *,
         type: builtins.type[T] | None = None,
         migrations: ModuleType | str | None = None,
-        serializer: JsonSerializer | None = None,
+        serializer: Serializer | None = None,
         flush_interval: float = 0.1,
         retention: timedelta | int | None = None,
     ) -> None:
@@ -101,7 +102,7 @@ class Kanta(Generic[T]):
         return self._path
 
     @property
-    def serializer(self) -> JsonSerializer:
+    def serializer(self) -> Serializer:
         """The format of the open file (or of new files before opening)."""
         return self._serializer
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import DatabaseError
 from .framing import RawRecord, Scan
-from .jsonlog import JsonSerializer
+from .formats import Serializer, detect
 from .logfile import LogFile
 from .records import Change, Snapshot
 from .replay import Fold, apply_record, record_error
@@ -45,7 +45,7 @@ class History:
     """A file's records, read once, and how it ends."""
 
     path: Path
-    serializer: JsonSerializer
+    serializer: Serializer
     scan: Scan
 
     def entries(self) -> Iterator[Entry]:
@@ -69,5 +69,5 @@ def read_history(path: str | Path, data: bytes | None = None) -> History:
     if data is None:
         with LogFile.open(path, create=False, readonly=True) as file:
             data = file.read_from(0)
-    serializer = JsonSerializer()
+    serializer = detect(data)
     return History(path, serializer, serializer.scan(data))

@@ -15,7 +15,7 @@ import msgspec
 from .diff import diff
 from .errors import DatabaseError
 from .framing import Damage
-from .jsonlog import JsonSerializer
+from .formats import Serializer, serializer_for
 from .logfile import LogFile
 from .migrations import code_version, load_migrations, plan, run
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
@@ -31,7 +31,7 @@ logger = logging.getLogger("kanta")
 class Loaded:
     """What opening found: the typed state, its coordinates, and records still to write."""
 
-    serializer: JsonSerializer
+    serializer: Serializer
     live: Any
     version: int
     rev: int
@@ -48,13 +48,12 @@ async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -
     if not data:
         if readonly or not create:
             raise DatabaseError("the database file is empty", db_path=file.path)
-        return bootstrap(db)
+        return bootstrap(db, serializer_for(data, db.serializer, file.path))
     return await _load_existing(db, file, data, readonly)
 
 
-def bootstrap(db: Kanta[Any]) -> Loaded:
+def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
     """A new database: one bootstrap record holding the initial state."""
-    serializer = db.serializer
     state = serializer.to_state(db.data)
     live = decode_state(serializer, state, db, position=None)
     version = code_version(load_migrations(db._migrations, db_path=db.filename))
@@ -64,7 +63,7 @@ def bootstrap(db: Kanta[Any]) -> Loaded:
 
 
 async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: bool) -> Loaded:
-    serializer = db.serializer
+    serializer = serializer_for(data, db.serializer, file.path)
     scan = serializer.scan(data)
     end = scan.good_end
     if scan.damage is not None and not readonly:
@@ -113,9 +112,7 @@ def _migrate(db: Kanta[Any], state: Any, stored: int) -> tuple[list[Change | Sna
     return [record], state, report.version
 
 
-def decode_state(
-    serializer: JsonSerializer, state: Any, db: Kanta[Any], position: int | None
-) -> Any:
+def decode_state(serializer: Serializer, state: Any, db: Kanta[Any], position: int | None) -> Any:
     """The on-disk state decoded into the root type, or a DatabaseError saying why not."""
     try:
         return serializer.from_state(state, db._type)
@@ -128,7 +125,7 @@ def decode_state(
         ) from exc
 
 
-def _normalise(serializer: JsonSerializer, state: Any, live: Any) -> dict[Any, Any] | None:
+def _normalise(serializer: Serializer, state: Any, live: Any) -> dict[Any, Any] | None:
     """The diff that re-encoding through the root type makes (new defaults, dropped fields)."""
     change = diff(state, serializer.to_state(live))
     if change is None:

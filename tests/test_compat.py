@@ -16,9 +16,7 @@ from kanta import Kanta
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
 ROOTS: dict[str, Any] = {"dict": dict, "Data": Data, "DataV2": DataV2}
-JSON_FIXTURES = sorted(
-    p.name.removesuffix(".expected.json") for p in COMPAT.glob("*.json.expected.json")
-)
+FIXTURES = sorted(p.name.removesuffix(".expected.json") for p in COMPAT.glob("*.expected.json"))
 
 
 def _expected(name: str) -> dict[str, Any]:
@@ -33,13 +31,14 @@ def _open(path: Path, expected: dict[str, Any]) -> Kanta[Any]:
 
 def _check(db: Kanta[Any], expected: dict[str, Any]) -> None:
     assert msgspec.to_builtins(db.data, str_keys=True) == expected["state"]
+    assert db.serializer.name == expected["serializer"]
     assert db.rev == expected["rev"]
     assert db.version == expected["version"]
     mtime = expected.get("mtime")
     assert db.mtime == (datetime.fromisoformat(mtime) if mtime else None)
 
 
-@pytest.mark.parametrize("name", JSON_FIXTURES)
+@pytest.mark.parametrize("name", FIXTURES)
 async def test_fixture_opens_read_only_to_expected_state(name: str, compat_dir: Path) -> None:
     path = compat_dir / f"{name}.kantadb"
     before = path.read_bytes()
@@ -50,7 +49,7 @@ async def test_fixture_opens_read_only_to_expected_state(name: str, compat_dir: 
     assert path.read_bytes() == before
 
 
-@pytest.mark.parametrize("name", JSON_FIXTURES)
+@pytest.mark.parametrize("name", FIXTURES)
 async def test_fixture_opens_writable_and_reopens_the_same(name: str, compat_dir: Path) -> None:
     path = compat_dir / f"{name}.kantadb"
     expected = _expected(name)

@@ -1,0 +1,142 @@
+"""The binary log format: MessagePack records in checksummed frames.
+
+A file starts with a 4-byte random seed `S`. Each frame is `marker (4) | payload length
+(uint32 little-endian) | checksum (8) | payload`; the marker is `S` for a snapshot and the
+bytewise NOT of `S` for a change. The checksum is the first 8 bytes of BLAKE3 keyed with
+`b"Kanta blake3" + domain + S + offset`, where `offset` is the frame's absolute position,
+so a frame cannot be moved or replayed elsewhere unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any
+
+import blake3
+import msgspec
+
+from .framing import Damage, RawRecord, Scan
+from .records import Change, Record, Snapshot
+
+SEED_SIZE = 4
+FRAME_HEADER = 16  # marker, length, checksum
+CHECKSUM_SIZE = 8
+_KEY_PREFIX = b"Kanta blake3"
+_CHANGE_DOMAIN = b"DIFFRECD"
+_SNAPSHOT_DOMAIN = b"SNAPSHOT"
+_LENGTH = struct.Struct("<I")
+
+_encoder = msgspec.msgpack.Encoder()
+_change_decoder = msgspec.msgpack.Decoder(Change)
+_snapshot_decoder = msgspec.msgpack.Decoder(Snapshot)
+_any_decoder = msgspec.msgpack.Decoder()
+
+
+def invert(seed: bytes) -> bytes:
+    """The bytewise NOT of a seed: the marker of change frames."""
+    return bytes(byte ^ 0xFF for byte in seed)
+
+
+def checksum(payload: bytes, seed: bytes, offset: int, *, snapshot: bool) -> bytes:
+    """The 8-byte keyed BLAKE3 checksum of a frame at `offset`."""
+    domain = _SNAPSHOT_DOMAIN if snapshot else _CHANGE_DOMAIN
+    key = _KEY_PREFIX + domain + seed + offset.to_bytes(8, "little")
+    return blake3.blake3(payload, key=key).digest(length=CHECKSUM_SIZE)
+
+
+def looks_binary(data: bytes) -> bool:
+    """Whether file contents are in the binary format (JSON files start with `{` or `S`)."""
+    if len(data) >= 2 * SEED_SIZE:
+        seed, marker = data[:SEED_SIZE], data[SEED_SIZE : 2 * SEED_SIZE]
+        return marker in (seed, invert(seed))
+    return bool(data) and not data.startswith((b"{", b"S"))
+
+
+class MsgPackSerializer:
+    """Writes and reads the framed MessagePack format with BLAKE3 checksums."""
+
+    name = "msgpack"
+    str_keys = False
+
+    def __init__(self, seed: bytes | None = None) -> None:
+        self.seed = seed if seed is not None else os.urandom(SEED_SIZE)
+        if len(self.seed) != SEED_SIZE:
+            raise ValueError("a MessagePack log seed is 4 bytes")
+        self._markers = (self.seed, invert(self.seed))
+
+    def for_file(self, data: bytes) -> MsgPackSerializer:
+        """The serializer for an existing file (its own seed), or self for a new one."""
+        if len(data) >= SEED_SIZE:
+            return MsgPackSerializer(data[:SEED_SIZE])
+        return self
+
+    def encode(self, record: Record, offset: int) -> bytes:
+        """One frame at `offset`; the first frame of a file (offset 0) carries the seed."""
+        header = b""
+        if offset == 0:
+            header, offset = self.seed, SEED_SIZE
+        snapshot = isinstance(record, Snapshot)
+        payload = _encoder.encode(record)
+        marker = self._markers[0] if snapshot else self._markers[1]
+        digest = checksum(payload, self.seed, offset, snapshot=snapshot)
+        return header + marker + _LENGTH.pack(len(payload)) + digest + payload
+
+    def decode(self, raw: RawRecord) -> Record:
+        """Decode one frame's payload; raises msgspec.DecodeError or ValidationError."""
+        if raw.is_snapshot:
+            return _snapshot_decoder.decode(raw.payload)
+        return _change_decoder.decode(raw.payload)
+
+    def encode_value(self, value: Any) -> bytes:
+        """A value as it would appear inside a record (used to size states)."""
+        return _encoder.encode(value)
+
+    def to_state(self, value: Any) -> Any:
+        """A typed value in the builtin form it has on disk (native keys, bytes, datetimes)."""
+        return _any_decoder.decode(_encoder.encode(value))
+
+    def from_state(self, state: Any, root_type: Any) -> Any:
+        """Decode an on-disk state into the root type."""
+        return msgspec.msgpack.decode(_encoder.encode(state), type=root_type)
+
+    def key_form(self, key: Any) -> Any:
+        """A dict key as it is written in this format."""
+        if type(key) is str or type(key) is int:
+            return key
+        return _any_decoder.decode(_encoder.encode(key))
+
+    def scan(self, data: bytes, start: int = 0, first_position: int = 1) -> Scan:
+        """Split `data` into frames, checking markers, lengths and checksums."""
+        pos = max(start, SEED_SIZE)
+        if len(data) < SEED_SIZE:
+            return Scan(
+                [], 0, Damage(0, first_position, "incomplete file header") if data else None
+            )
+        records: list[RawRecord] = []
+        position = first_position
+        while pos < len(data):
+            damage = self._check_frame(data, pos, position)
+            if isinstance(damage, Damage):
+                return Scan(records, pos, damage)
+            records.append(damage)
+            position += 1
+            pos = damage.end
+        return Scan(records, pos, None)
+
+    def _check_frame(self, data: bytes, pos: int, position: int) -> RawRecord | Damage:
+        header = data[pos : pos + FRAME_HEADER]
+        marker = header[:SEED_SIZE]
+        if len(header) >= SEED_SIZE and marker not in self._markers:
+            return Damage(pos, position, "bad frame marker")
+        if len(header) < FRAME_HEADER:
+            return Damage(pos, position, "incomplete frame header")
+        (length,) = _LENGTH.unpack_from(header, SEED_SIZE)
+        end = pos + FRAME_HEADER + length
+        if end > len(data):
+            return Damage(pos, position, "incomplete frame")
+        payload = data[pos + FRAME_HEADER : end]
+        snapshot = marker == self.seed
+        if checksum(payload, self.seed, pos, snapshot=snapshot) != header[8:FRAME_HEADER]:
+            return Damage(pos, position, "checksum mismatch")
+        return RawRecord(position, pos, end, snapshot, payload)
