@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DatabaseError
-from .framing import RawRecord, Scan
 from .formats import Serializer, detect
+from .framing import RawRecord, Scan
 from .logfile import LogFile
 from .records import Change, Snapshot
 from .replay import Fold, apply_record, record_error

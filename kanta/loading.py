@@ -14,8 +14,8 @@ import msgspec
 
 from .diff import diff
 from .errors import DatabaseError
-from .framing import Damage
 from .formats import Serializer, serializer_for
+from .framing import Damage
 from .logfile import LogFile
 from .migrations import code_version, load_migrations, plan, run
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
