@@ -4,8 +4,9 @@ from .database import Kanta
 from .diff import diff
 from .errors import DatabaseError, DataIntegrityError, FileLockError, ReplayError
 from .jsonlog import JsonSerializer
-from .msgpacklog import MsgPackSerializer
+from .logevents import DictPrev, DictState, LogEvent, LogFmt, configure_logging
 from .migrations import MigrationInfo, MigrationReport
+from .msgpacklog import MsgPackSerializer
 from .patch import patch
 
 __version__ = "1.0.0.dev0"
@@ -13,13 +14,18 @@ __version__ = "1.0.0.dev0"
 __all__ = [
     "DataIntegrityError",
     "DatabaseError",
+    "DictPrev",
+    "DictState",
     "FileLockError",
     "JsonSerializer",
     "Kanta",
+    "LogEvent",
+    "LogFmt",
     "MigrationInfo",
     "MigrationReport",
     "MsgPackSerializer",
     "ReplayError",
+    "configure_logging",
     "diff",
     "patch",
 ]
