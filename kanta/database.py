@@ -7,6 +7,7 @@ import builtins
 import contextlib
 import logging
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from .jsonlog import JsonSerializer
 from .logfile import LogFile
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .snapshots import SnapshotPolicy
-from .tracker import REORDER, Tracker, Tree, fresh_copy, render
+from .tracker import REORDER, Tracker, Tree, UnstorableChange, fresh_copy, render
 from .writer import Writer
 
 T = TypeVar("T")
@@ -135,7 +136,9 @@ class Kanta(Generic[T]):
             raise
         if not readonly:
             self._stopping = asyncio.Event()
-            self._background = asyncio.create_task(self._flush_periodically())
+            self._background = asyncio.create_task(
+                _flush_periodically(weakref.ref(self), self._stopping, self.flush_interval)
+            )
 
     def _start(self, file: LogFile, loaded: loading.Loaded, readonly: bool) -> None:
         self._install(loaded.live)
@@ -222,17 +225,17 @@ class Kanta(Generic[T]):
             self._queue_snapshot()
         await self._writer.flush()
 
-    async def _flush_periodically(self) -> None:
-        assert self._stopping is not None and self._writer is not None
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.flush_interval)
-            if self._writer.pending or self._snapshot_requested:
-                try:
-                    await self._flush_queue()
-                except DatabaseError as exc:
-                    logger.error("kanta: background write to %s failed: %s", self._path, exc)
-                    return
+    async def _background_flush(self) -> bool:
+        """One periodic flush; False once writing has failed (the loop then stops)."""
+        assert self._writer is not None
+        if not (self._writer.pending or self._snapshot_requested):
+            return True
+        try:
+            await self._flush_queue()
+        except DatabaseError as exc:
+            logger.error("kanta: background write to %s failed: %s", self._path, exc)
+            return False
+        return True
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -274,8 +277,6 @@ class Kanta(Generic[T]):
     def _check_untouched(self) -> None:
         tracker = self._tracker
         assert tracker is not None
-        if tracker.unchanged(self._data):
-            return
         tree = tracker.changes(self._data)
         if tree is None:
             return
@@ -299,25 +300,19 @@ class Kanta(Generic[T]):
         tree = tracker.changes(self._data)
         if tree is None:
             return
-        now = self._clock()
-        stamp = now if mtime is True else (mtime or None)
-        record = Change(
-            ts=now,
-            a=action,
-            v=self._version,
-            u=user,
-            m=stamp,
-            diff=render(tree, self._data, self._serializer.key_form),
-        )
         try:
-            encoded = self._serializer.encode(record, self._end)
-        except (msgspec.EncodeError, TypeError, ValueError, OverflowError) as exc:
+            diff = render(tree, self._data, self._type, self._serializer)
+        except UnstorableChange as exc:
             tracker.revert(tree, self._data)
             raise DatabaseError(
-                f"the change cannot be encoded ({exc}); it was rolled back",
+                f"the change cannot be stored, so it was rolled back: {exc}",
                 db_path=self._path,
                 action=action,
             ) from exc
+        now = self._clock()
+        stamp = now if mtime is True else (mtime or None)
+        record = Change(ts=now, a=action, v=self._version, u=user, m=stamp, diff=diff)
+        encoded = self._serializer.encode(record, self._end)
         tracker.accept(tree, self._data)
         self._enqueue(encoded)
         self._replay_bytes += len(encoded)
@@ -354,6 +349,27 @@ class Kanta(Generic[T]):
             k=SNAPSHOT_META_FORMAT,
         )
         self._queue(snapshot)
+
+
+async def _flush_periodically(
+    ref: weakref.ref[Kanta[Any]], stopping: asyncio.Event, interval: float
+) -> None:
+    """Flush every `interval` seconds until stopped.
+
+    Holds the database only while flushing, so that an instance nobody closed can still be
+    collected (and warn) instead of being kept alive by its own writer.
+    """
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
+        db = ref()
+        if db is None or stopping.is_set():
+            return
+        keep_going = await db._background_flush()
+        interval = db.flush_interval
+        del db
+        if not keep_going:
+            return
 
 
 def _paths(tree: Tree, prefix: str = "") -> Iterator[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class RawRecord(NamedTuple):
@@ -30,3 +30,17 @@ class Scan(NamedTuple):
     good_end: int  # offset just past the last valid record
     damage: Damage | None  # None when the file ends cleanly at good_end
     needs_newline: bool = False  # the last record is whole but lost its final newline
+
+
+_decoders: dict[tuple[type, Any], Any] = {}
+
+
+def value_decoder(kind: type, hint: Any) -> Any:
+    """A cached msgspec decoder of class `kind` (JSON or MessagePack) for the type `hint`."""
+    try:
+        return _decoders[(kind, hint)]
+    except KeyError:
+        decoder = _decoders[(kind, hint)] = kind(hint)
+        return decoder
+    except TypeError:  # an unhashable annotation: build one each time
+        return kind(hint)

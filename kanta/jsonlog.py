@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from .framing import Damage, RawRecord, Scan
+from .framing import Damage, RawRecord, Scan, value_decoder
 from .records import Change, Record, Snapshot
 
 SNAPSHOT_PREFIX = b"SNAPSHOT "
@@ -35,8 +35,12 @@ class JsonSerializer:
         return _encoder.encode(record) + b"\n"
 
     def encode_value(self, value: Any) -> bytes:
-        """A value as it would appear inside a record (used to size states)."""
+        """A value as it appears inside a record."""
         return _encoder.encode(value)
+
+    def decode_value(self, data: bytes, hint: Any) -> Any:
+        """Read back an encoded value as the annotation `hint` says (validating it)."""
+        return value_decoder(msgspec.json.Decoder, hint).decode(data)
 
     def decode(self, raw: RawRecord) -> Record:
         """Decode one record; raises msgspec.DecodeError or ValidationError."""

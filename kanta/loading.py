@@ -130,30 +130,35 @@ def _normalise(serializer: Serializer, state: Any, live: Any) -> dict[Any, Any] 
     change = diff(state, serializer.to_state(live))
     if change is None:
         return None
-    return _drop_set_reorders(change, state, live)
+    return _drop_set_reorders(change, state, live, serializer.key_form)
 
 
-def _drop_set_reorders(change: dict[Any, Any], stored: Any, typed: Any) -> dict[Any, Any] | None:
+def _drop_set_reorders(
+    change: dict[Any, Any], stored: Any, typed: Any, key_form: Callable[[Any], Any]
+) -> dict[Any, Any] | None:
     # A set comes back from encoding in its own iteration order; the same members in
     # another order are not a change.
     out: dict[Any, Any] = {}
     for key, value in change.items():
         name = key[1:] if isinstance(key, str) and key.startswith("$$") else key
         old = stored.get(name) if isinstance(stored, dict) else None
-        child = _typed_child(typed, name)
+        child = _typed_child(typed, name, key_form)
         if isinstance(child, set | frozenset) and _same_members(old, value):
             continue
         if isinstance(value, dict) and isinstance(old, dict) and "$replace" not in value:
-            value = _drop_set_reorders(value, old, child)
+            value = _drop_set_reorders(value, old, child, key_form)
             if value is None:
                 continue
         out[key] = value
     return out or None
 
 
-def _typed_child(typed: Any, name: Any) -> Any:
+def _typed_child(typed: Any, name: Any, key_form: Callable[[Any], Any]) -> Any:
     if isinstance(typed, dict):
-        return typed.get(name)
+        if name in typed:
+            return typed[name]
+        # Keys that are not strings in memory (int, UUID) are strings on disk in JSON.
+        return next((value for key, value in typed.items() if key_form(key) == name), None)
     if isinstance(typed, msgspec.Struct):
         cls = type(typed)
         wire = dict(zip(cls.__struct_encode_fields__, cls.__struct_fields__, strict=True))

@@ -16,7 +16,7 @@ from typing import Any
 import blake3
 import msgspec
 
-from .framing import Damage, RawRecord, Scan
+from .framing import Damage, RawRecord, Scan, value_decoder
 from .records import Change, Record, Snapshot
 
 SEED_SIZE = 4
@@ -89,8 +89,12 @@ class MsgPackSerializer:
         return _change_decoder.decode(raw.payload)
 
     def encode_value(self, value: Any) -> bytes:
-        """A value as it would appear inside a record (used to size states)."""
+        """A value as it appears inside a record."""
         return _encoder.encode(value)
+
+    def decode_value(self, data: bytes, hint: Any) -> Any:
+        """Read back an encoded value as the annotation `hint` says (validating it)."""
+        return value_decoder(msgspec.msgpack.Decoder, hint).decode(data)
 
     def to_state(self, value: Any) -> Any:
         """A typed value in the builtin form it has on disk (native keys, bytes, datetimes)."""

@@ -15,13 +15,15 @@ import datetime as dt
 import decimal
 import enum
 import uuid
-from collections.abc import Callable
 from itertools import compress, islice
 from operator import ne
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from msgspec.structs import force_setattr
+
+from .diff import exactly_equal
+from .hints import field_hint, is_open, key_hint, value_hint
 
 # Change-tree operations; a nested change is a dict (the subtree).
 SET = 1  # assign the live value
@@ -32,6 +34,10 @@ REORDER: Any = object()
 _MISSING: Any = object()
 
 Tree = dict[Any, Any]
+
+# Dicts up to this size are compared entry by entry, exactly (1, 1.0 and True differ);
+# larger ones are filtered first by one C-level `!=` pass over their values.
+SMALL_DICT = 64
 
 _LEAF, _DICT, _STRUCT = 0, 1, 2
 _kinds: dict[type, int] = {}
@@ -66,10 +72,6 @@ class Tracker:
     def __init__(self, shadow: Any) -> None:
         self.shadow = shadow
 
-    def unchanged(self, live: Any) -> bool:
-        """Quick check that nothing changed (C-level equality)."""
-        return bool(live == self.shadow)
-
     def changes(self, live: Any) -> Tree | None:
         """The change tree from the shadow to `live`, or None when nothing changed."""
         return _diff_container(live, self.shadow)
@@ -96,13 +98,21 @@ def _diff_child(new: Any, old: Any) -> Any:
     kind = _kind(new)
     if kind != _LEAF and type(new) is type(old):
         return _diff_container(new, old)
-    if type(new) is type(old) and new == old:
+    if _same_leaf(new, old):
         return None
     if kind != _LEAF and (_kind(old) == _LEAF or type(old) is not type(new)):
         # Another kind of object, or an object over a non-object: a reader would try to
         # apply the new value as a diff.
         return REPLACE
     return SET
+
+
+def _same_leaf(new: Any, old: Any) -> bool:
+    if type(new) is not type(old):
+        return False
+    if new == old:
+        return exactly_equal(new, old)
+    return type(new) is float and new != new and old != old  # NaN is NaN
 
 
 def _new_entry(value: Any) -> int:
@@ -123,7 +133,7 @@ def _diff_struct(live: Any, shadow: Any) -> Tree | None:
 
 def _diff_dict(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
     count = len(shadow)
-    if len(live) >= count:
+    if count > SMALL_DICT and len(live) >= count:
         old_keys = list(shadow)
         if list(islice(live, count)) == old_keys:
             return _diff_aligned(live, shadow, old_keys)
@@ -195,6 +205,8 @@ def _accept(tree: Tree, live: Any, shadow: Any) -> None:
             _accept(op, _get(live, key), _get(shadow, key))
         elif op == DELETE:
             del shadow[key]
+        elif type(op) is tuple:
+            _set(shadow, key, op[1])
         else:
             _set(shadow, key, clone(_get(live, key)))
     if REORDER in tree:
@@ -215,24 +227,111 @@ def _revert(tree: Tree, live: Any, shadow: Any) -> None:
         _reorder(live, shadow)
 
 
-def render(tree: Tree, live: Any, key_form: Callable[[Any], Any]) -> dict[Any, Any]:
-    """The on-disk diff for a change tree; values are the live objects, to encode at once."""
+class UnstorableChange(ValueError):
+    """A changed value that would not read back as it is (wrong type, NaN in JSON, ...)."""
+
+    def __init__(self, path: tuple[Any, ...], reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{'.'.join(map(str, path)) or '.'}: {reason}")
+
+
+class ValueCodec(Protocol):
+    """What rendering needs from a log format."""
+
+    def key_form(self, key: Any) -> Any:
+        """A dict key as written."""
+        ...
+
+    def encode_value(self, value: Any) -> bytes:
+        """A value as written."""
+        ...
+
+    def decode_value(self, data: bytes, hint: Any) -> Any:
+        """A written value read back as `hint`."""
+        ...
+
+
+def render(
+    tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...] = ()
+) -> dict[Any, Any]:
+    """The on-disk diff for a change tree, each new value encoded and checked.
+
+    Every assigned value is encoded once, read back through its annotation and compared
+    with the live value, so nothing is written that would not reopen as it is; the
+    read-back copy (which shares nothing with the live state) is kept in the tree for
+    `accept`. Raises UnstorableChange.
+    """
     out: dict[Any, Any] = {}
-    deleted = [_escape(key_form(key)) for key, op in tree.items() if op == DELETE]
+    deleted = [_escape(codec.key_form(key)) for key, op in tree.items() if op == DELETE]
     if deleted:
         out["$delete"] = deleted
     names = _encode_names(live)
+    struct = _kind(live) == _STRUCT
     for key, op in tree.items():
         if op == DELETE or key is REORDER:
             continue
         wire_key = _escape(names.get(key, key) if names else key)
+        child_hint = field_hint(type(live), key) if struct else value_hint(hint)
+        value = _get(live, key)
         if type(op) is dict:
-            out[wire_key] = render(op, _get(live, key), key_form)
-        elif op == REPLACE:
-            out[wire_key] = {"$replace": _get(live, key)}
-        else:
-            out[wire_key] = _get(live, key)
+            out[wire_key] = render(op, value, child_hint, codec, (*path, key))
+            continue
+        if not struct:
+            _check_key(key, key_hint(hint), codec, (*path, key))
+        encoded, copy = _store(value, child_hint, codec, (*path, key))
+        tree[key] = (op, copy)
+        raw = msgspec.Raw(encoded)
+        out[wire_key] = {"$replace": raw} if op == REPLACE else raw
     return out
+
+
+def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> tuple[bytes, Any]:
+    try:
+        encoded = codec.encode_value(value)
+    except (msgspec.EncodeError, TypeError, ValueError, OverflowError) as exc:
+        raise UnstorableChange(path, f"cannot be encoded: {exc}") from exc
+    try:
+        copy = codec.decode_value(encoded, hint)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise UnstorableChange(path, f"does not match its type: {exc}") from exc
+    if not (copy == value or _equal_with_nan(copy, value)):
+        raise UnstorableChange(
+            path,
+            f"would read back as {copy!r}, not {value!r} "
+            "(a non-finite float in JSON, a set or tuple or Struct in an untyped field, "
+            "or a non-string key in JSON?)",
+        )
+    return encoded, copy
+
+
+def _check_key(key: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> None:
+    if type(key) is str:
+        return
+    form = codec.key_form(key)
+    try:
+        back = msgspec.convert(form, Any if is_open(hint) else hint, strict=False)
+    except msgspec.ValidationError as exc:
+        raise UnstorableChange(path, f"key does not match its type: {exc}") from exc
+    if type(back) is not type(key) or back != key:
+        raise UnstorableChange(path, f"key {key!r} would read back as {back!r}")
+
+
+def _equal_with_nan(a: Any, b: Any) -> bool:
+    """Equality where NaN equals NaN, for values that `==` says differ."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        return a == b or (a != a and b != b)
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_equal_with_nan(a[k], b[k]) for k in a)
+    if type(a) in (list, tuple):
+        return len(a) == len(b) and all(map(_equal_with_nan, a, b))
+    if isinstance(a, msgspec.Struct):
+        return all(
+            _equal_with_nan(getattr(a, name), getattr(b, name)) for name in a.__struct_fields__
+        )
+    return bool(a == b)
 
 
 def _escape(key: Any) -> Any:
