@@ -16,11 +16,16 @@ class RawRecord(NamedTuple):
 
 
 class Damage(NamedTuple):
-    """Bytes at the end of the scanned region that do not form a valid record."""
+    """Bytes that do not form a valid record, from `byte_pos` to the end of the file.
+
+    A torn tail (what a crash or power cut leaves) has no valid record after it; damage
+    with valid records after it is corruption, which is never cut away silently.
+    """
 
     byte_pos: int
     position: int  # the position the damaged record would have had
     reason: str
+    valid_after: int | None = None  # offset of the first valid record after the damage
 
 
 class Scan(NamedTuple):

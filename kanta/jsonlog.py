@@ -63,19 +63,42 @@ class JsonSerializer:
         return next(iter(msgspec.to_builtins({key: None}, str_keys=True)))
 
     def scan(self, data: bytes, start: int = 0, first_position: int = 1) -> Scan:
-        """Split `data[start:]` into lines; an unterminated last line is checked, not trusted."""
+        """Split `data[start:]` into lines; trailing lines that do not decode are damage."""
         records: list[RawRecord] = []
         position = first_position
         pos = start
-        size = len(data)
-        while pos < size:
+        while True:
             newline = data.find(b"\n", pos)
             if newline == -1:
-                return _scan_last_line(self, data, pos, position, records)
+                break
             records.append(_raw(data, pos, newline, newline + 1, position))
             position += 1
             pos = newline + 1
-        return Scan(records, pos, None)
+        needs_newline = False
+        if pos < len(data):
+            records.append(_raw(data, pos, len(data), len(data), position))
+            needs_newline = True
+        return self._cut_damaged_tail(records, start, needs_newline)
+
+    def _cut_damaged_tail(self, records: list[RawRecord], start: int, needs_newline: bool) -> Scan:
+        # A crash can leave half a line, or blocks of zeros or garbage, after the last
+        # whole record: everything after the last line that decodes is the damaged tail.
+        damaged: RawRecord | None = None
+        while records and not self._decodes(records[-1]):
+            damaged = records.pop()
+            needs_newline = False
+        if damaged is None:
+            end = records[-1].end if records else start
+            return Scan(records, end, None, needs_newline=needs_newline)
+        damage = Damage(damaged.byte_pos, damaged.position, "incomplete or undecodable tail")
+        return Scan(records, damaged.byte_pos, damage)
+
+    def _decodes(self, raw: RawRecord) -> bool:
+        try:
+            self.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False
+        return True
 
 
 def _raw(data: bytes, start: int, stop: int, end: int, position: int) -> RawRecord:
@@ -83,17 +106,3 @@ def _raw(data: bytes, start: int, stop: int, end: int, position: int) -> RawReco
     if line.startswith(SNAPSHOT_PREFIX):
         return RawRecord(position, start, end, True, line[len(SNAPSHOT_PREFIX) :])
     return RawRecord(position, start, end, False, line)
-
-
-def _scan_last_line(
-    log: JsonSerializer, data: bytes, pos: int, position: int, records: list[RawRecord]
-) -> Scan:
-    # A crash can leave a whole record without its newline, or half a record: only a
-    # record that decodes completely is kept.
-    raw = _raw(data, pos, len(data), len(data), position)
-    try:
-        log.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return Scan(records, pos, Damage(pos, position, "incomplete last line"))
-    records.append(raw)
-    return Scan(records, len(data), None, needs_newline=True)

@@ -66,6 +66,8 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
     serializer = serializer_for(data, db.serializer, file.path)
     scan = serializer.scan(data)
     end = scan.good_end
+    if scan.damage is not None and scan.damage.valid_after is not None:
+        raise corruption_error(scan.damage, serializer, file.path)
     if scan.damage is not None and not readonly:
         await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock)
     if scan.needs_newline and not readonly:
@@ -173,6 +175,20 @@ def _same_members(old: Any, new: Any) -> bool:
         return set(old) == set(new)
     except TypeError:
         return False
+
+
+def corruption_error(damage: Damage, serializer: Serializer, path: Path) -> DatabaseError:
+    """The error for damage that valid records follow: never cut away silently."""
+    line = damage.position if serializer.name == "json" else None
+    return DatabaseError(
+        f"corrupt record ({damage.reason}) with valid records after it, from byte "
+        f"{damage.valid_after}; refusing to open: `kanta recover` salvages the records "
+        "before it and keeps the rest in a side file",
+        db_path=path,
+        line_number=line,
+        position=damage.position,
+        byte_pos=damage.byte_pos,
+    )
 
 
 def _cut_tail(file: LogFile, data: bytes, damage: Damage, clock: Callable[[], datetime]) -> Path:

@@ -101,8 +101,12 @@ class MsgPackSerializer:
         return _any_decoder.decode(_encoder.encode(value))
 
     def from_state(self, state: Any, root_type: Any) -> Any:
-        """Decode an on-disk state into the root type."""
-        return msgspec.msgpack.decode(_encoder.encode(state), type=root_type)
+        """Decode an on-disk state into the root type.
+
+        Lenient about string forms (`"7"` for 7, base64 for bytes), so that a file
+        converted from JSON without its types still opens.
+        """
+        return msgspec.convert(state, root_type, str_keys=True)
 
     def key_form(self, key: Any) -> Any:
         """A dict key as it is written in this format."""
@@ -122,11 +126,23 @@ class MsgPackSerializer:
         while pos < len(data):
             damage = self._check_frame(data, pos, position)
             if isinstance(damage, Damage):
-                return Scan(records, pos, damage)
+                return Scan(records, pos, damage._replace(valid_after=self._next_frame(data, pos)))
             records.append(damage)
             position += 1
             pos = damage.end
         return Scan(records, pos, None)
+
+    def _next_frame(self, data: bytes, pos: int) -> int | None:
+        """The offset of the first valid frame after `pos`, if any (corruption, not a tail)."""
+        candidates = [data.find(marker, pos + 1) for marker in self._markers]
+        while True:
+            found = [offset for offset in candidates if offset != -1]
+            if not found:
+                return None
+            offset = min(found)
+            if isinstance(self._check_frame(data, offset, 0), RawRecord):
+                return offset
+            candidates = [data.find(marker, offset + 1) for marker in self._markers]
 
     def _check_frame(self, data: bytes, pos: int, position: int) -> RawRecord | Damage:
         header = data[pos : pos + FRAME_HEADER]
