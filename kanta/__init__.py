@@ -5,6 +5,7 @@ from .diff import diff
 from .errors import DatabaseError, DataIntegrityError, FileLockError, ReplayError
 from .jsonlog import JsonSerializer
 from .logevents import DictPrev, DictState, LogEvent, LogFmt, configure_logging
+from .maintenance import Problem, VerifyReport, convert, verify
 from .migrations import MigrationInfo, MigrationReport
 from .msgpacklog import MsgPackSerializer
 from .patch import patch
@@ -24,8 +25,12 @@ __all__ = [
     "MigrationInfo",
     "MigrationReport",
     "MsgPackSerializer",
+    "Problem",
     "ReplayError",
+    "VerifyReport",
     "configure_logging",
+    "convert",
     "diff",
     "patch",
+    "verify",
 ]

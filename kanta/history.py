@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .diff import exactly_equal
 from .errors import DatabaseError
 from .formats import Serializer, detect
 from .framing import RawRecord, Scan
 from .logfile import LogFile
-from .records import Change, Snapshot
+from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .replay import Fold, apply_record, record_error
 
 
@@ -28,6 +29,7 @@ class Entry:
     version: int  # schema version after this record
     snapshot_number: int  # 1-based count of snapshots so far (0 before the first)
     state: Any  # the state after this record (shared: copy before changing it)
+    disagreement: str | None = None  # how a snapshot differs from the replay before it
 
     @property
     def position(self) -> int:
@@ -52,15 +54,45 @@ class History:
         """Fold the records from the start, yielding each with the state after it."""
         fold = Fold(state={})
         snapshots = 0
-        for raw in self.scan.records:
+        for index, raw in enumerate(self.scan.records):
+            before, rev_before = fold.state, fold.rev
             record = apply_record(fold, self.serializer, raw, self.path)
+            disagreement = None
             if isinstance(record, Snapshot):
                 snapshots += 1
-            yield Entry(raw, record, fold.rev, fold.version, snapshots, fold.state)
+                if index > 0:
+                    disagreement = snapshot_disagreement(before, rev_before, record)
+            entry = Entry(raw, record, fold.rev, fold.version, snapshots, fold.state)
+            entry.disagreement = disagreement
+            yield entry
 
     def error_at(self, raw: RawRecord, message: str) -> DatabaseError:
         """A ReplayError naming this file and the record."""
         return record_error(self.serializer, raw, self.path, message)
+
+
+def snapshot_disagreement(replayed: Any, rev: int, snapshot: Snapshot) -> str | None:
+    """How a snapshot differs from the state replayed up to it, or None if they agree."""
+    if snapshot.k >= SNAPSHOT_META_FORMAT and snapshot.r != rev:
+        return f"snapshot says revision {snapshot.r}, replay reached {rev}"
+    if exactly_equal(replayed, snapshot.state):
+        return None
+    paths = ", ".join(differing_paths(replayed, snapshot.state)[:5])
+    return f"snapshot state differs from the replayed state at {paths}"
+
+
+def differing_paths(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two trees differ (a few are enough to point at the problem)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        paths: list[str] = []
+        for key in list(a) + [k for k in b if k not in a]:
+            here = f"{prefix}.{key}" if prefix else str(key)
+            if key not in a or key not in b:
+                paths.append(here)
+            elif not exactly_equal(a[key], b[key]):
+                paths.extend(differing_paths(a[key], b[key], here))
+        return paths
+    return [prefix or "."]
 
 
 def read_history(path: str | Path, data: bytes | None = None) -> History:

@@ -1,0 +1,126 @@
+"""Maintenance on files no writer holds: verify a log, convert it to the other format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .diff import escape_key, unescape_key
+from .errors import DatabaseError
+from .formats import Serializer
+from .history import History, read_history
+from .jsonlog import JsonSerializer
+from .logfile import LogFile
+from .msgpacklog import MsgPackSerializer
+from .records import Record, Snapshot
+from .replay import Fold, decode_record
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """One thing wrong with a file, and where."""
+
+    byte_pos: int
+    position: int  # 1-based record index (the line number in JSON files)
+    message: str
+
+
+class VerifyReport(msgspec.Struct):
+    """What `verify` found: `ok` when every record checks out."""
+
+    path: str
+    records: int
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+def verify(path: str | Path) -> VerifyReport:
+    """Check every record of a file: it decodes, applies, and agrees with every snapshot.
+
+    Damage is reported, not raised; only a missing file raises DatabaseError.
+    """
+    history = read_history(path)
+    problems: list[Problem] = []
+    count = 0
+    try:
+        for entry in history.entries():
+            count += 1
+            if entry.disagreement is not None:
+                problems.append(Problem(entry.raw.byte_pos, entry.position, entry.disagreement))
+    except DatabaseError as exc:
+        problems.append(Problem(exc.byte_pos or 0, exc.position or 0, exc.message))
+    damage = history.scan.damage
+    if damage is not None:
+        where = (
+            "" if damage.valid_after is None else f" (valid records follow at {damage.valid_after})"
+        )
+        problems.append(Problem(damage.byte_pos, damage.position, damage.reason + where))
+    return VerifyReport(str(history.path), count, problems)
+
+
+def convert(src: str | Path, dst: str | Path, *, to: Literal["json", "msgpack"]) -> int:
+    """Rewrite every record of `src` into a new file `dst` in the other format.
+
+    History, revisions, versions and timestamps are kept record by record. Returns the
+    number of records written. Refuses a damaged source and an existing destination.
+    """
+    history = read_history(src)
+    if history.scan.damage is not None:
+        damage = history.scan.damage
+        raise DatabaseError(
+            f"cannot convert a damaged file ({damage.reason}); run `kanta recover` first",
+            db_path=history.path,
+            position=damage.position,
+            byte_pos=damage.byte_pos,
+        )
+    target: Serializer = MsgPackSerializer() if to == "msgpack" else JsonSerializer()
+    if to not in ("json", "msgpack"):
+        raise ValueError(f"unknown format {to!r}: use 'json' or 'msgpack'")
+    data = _reencode(history, target)
+    with LogFile.open(Path(dst), create=True, readonly=False) as out:
+        if out.size:
+            raise DatabaseError("the destination already exists", db_path=out.path)
+        out.append(data)
+        out.sync()
+    return len(history.scan.records)
+
+
+def _reencode(history: History, target: Serializer) -> bytes:
+    chunks: list[bytes] = []
+    offset = 0
+    fold = Fold(state={})
+    for raw in history.scan.records:
+        record = decode_record(history.serializer, raw, history.path)
+        # Encoded before it is folded in: folding moves the diff's values into the state.
+        chunk = target.encode(_retarget(record, fold.state, target), offset)
+        fold.apply(record)
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _retarget(record: Record, previous: Any, target: Serializer) -> Record:
+    # Keys listed in `$delete` are values, so no encoder turns them into the target's key
+    # form (7 is "7" in JSON): do it here, for the diff levels only.
+    if isinstance(record, Snapshot) or not isinstance(record.diff, dict):
+        return record
+    return msgspec.structs.replace(record, diff=_retarget_diff(record.diff, previous, target))
+
+
+def _retarget_diff(diff: dict[Any, Any], previous: Any, target: Serializer) -> dict[Any, Any]:
+    if "$replace" in diff or not isinstance(previous, dict):
+        return diff
+    out: dict[Any, Any] = {}
+    for key, value in diff.items():
+        if key == "$delete":
+            out[key] = [escape_key(target.key_form(unescape_key(k))) for k in value]
+            continue
+        old = previous.get(unescape_key(key))
+        is_level = isinstance(value, dict) and isinstance(old, dict)
+        out[key] = _retarget_diff(value, old, target) if is_level else value
+    return out
