@@ -69,9 +69,6 @@ class Kanta(Generic[T]):
         self._file: LogFile | None = None
         self._writer: Writer | None = None
         self._tracker: Tracker | None = None
-        self._end = 0  # offset where the next queued record will land
-        self._replay_bytes = 0  # change bytes since the last snapshot
-        self._state_bytes = 0  # size of the last snapshot (or of the bootstrap record)
         self._background: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
 
@@ -146,13 +143,13 @@ class Kanta(Generic[T]):
         self._readonly = readonly
         self._serializer = loaded.serializer
         self._version, self._rev, self._mtime = loaded.version, loaded.rev, loaded.mtime
-        self._end = loaded.end
-        self._replay_bytes, self._state_bytes = loaded.replay_bytes, loaded.state_bytes
         self._tracker = Tracker(fresh_copy(self._data, self._type))
         self._snapshot_requested = False
         self._is_open = True
         if not readonly:
-            self._writer = Writer(file)
+            self._writer = Writer(file, self._serializer)
+            self._writer.replay_bytes = loaded.replay_bytes
+            self._writer.state_bytes = loaded.state_bytes
             for record in loaded.records_to_write:
                 self._queue(record)
 
@@ -217,13 +214,16 @@ class Kanta(Generic[T]):
         self._snapshot_requested = True
 
     async def _flush_queue(self) -> None:
-        assert self._writer is not None
-        self._writer.raise_if_failed()
+        writer = self._writer
+        assert writer is not None
+        await writer.flush()
+        # Decided on what is on disk now, so the log never outgrows the policy by more
+        # than one flush; a snapshot costs a second write, and only when one is due.
         if self._snapshot_requested or self.snapshot_policy.due(
-            self._replay_bytes, self._state_bytes
+            writer.replay_bytes, writer.state_bytes
         ):
             self._queue_snapshot()
-        await self._writer.flush()
+            await writer.flush()
 
     async def _background_flush(self) -> bool:
         """One periodic flush; False once writing has failed (the loop then stops)."""
@@ -312,30 +312,18 @@ class Kanta(Generic[T]):
         now = self._clock()
         stamp = now if mtime is True else (mtime or None)
         record = Change(ts=now, a=action, v=self._version, u=user, m=stamp, diff=diff)
-        encoded = self._serializer.encode(record, self._end)
         tracker.accept(tree, self._data)
-        self._enqueue(encoded)
-        self._replay_bytes += len(encoded)
+        self._queue(record)
         self._rev += 1
         if stamp is not None:
             self._mtime = stamp
 
     # -- records --------------------------------------------------------------------------
 
-    def _enqueue(self, encoded: bytes) -> None:
-        assert self._writer is not None
-        self._writer.enqueue(encoded)
-        self._end += len(encoded)
-
     def _queue(self, record: Change | Snapshot) -> None:
-        """Encode and queue a record written by kanta itself (migrations, snapshots)."""
-        encoded = self._serializer.encode(record, self._end)
-        self._enqueue(encoded)
-        if isinstance(record, Snapshot):
-            self._replay_bytes = 0
-            self._state_bytes = len(encoded)
-        else:
-            self._replay_bytes += len(encoded)
+        """Queue a record whose values are already encoded (msgspec.Raw) or immutable."""
+        assert self._writer is not None
+        self._writer.enqueue(record)
 
     def _queue_snapshot(self) -> None:
         assert self._tracker is not None
@@ -343,7 +331,7 @@ class Kanta(Generic[T]):
         snapshot = Snapshot(
             ts=self._clock(),
             v=self._version,
-            state=self._tracker.shadow,
+            state=msgspec.Raw(self._serializer.encode_value(self._tracker.shadow)),
             m=self._mtime,
             r=self._rev,
             k=SNAPSHOT_META_FORMAT,

@@ -36,7 +36,6 @@ class Loaded:
     version: int
     rev: int
     mtime: datetime | None
-    end: int
     replay_bytes: int
     state_bytes: int
     records_to_write: list[Change | Snapshot] = field(default_factory=list)
@@ -58,32 +57,33 @@ def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
     live = decode_state(serializer, state, db, position=None)
     version = code_version(load_migrations(db._migrations, db_path=db.filename))
     now = db._clock()
-    record = Change(ts=now, a="bootstrap", v=version, m=now, diff=diff({}, state) or {})
-    return Loaded(serializer, live, version, 1, now, 0, 0, 0, [record])
+    change = _raw(serializer, diff({}, state) or {})
+    record = Change(ts=now, a="bootstrap", v=version, m=now, diff=change)
+    return Loaded(serializer, live, version, 1, now, 0, 0, [record])
 
 
 async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: bool) -> Loaded:
     serializer = serializer_for(data, db.serializer, file.path)
     scan = serializer.scan(data)
-    end = scan.good_end
     if scan.damage is not None and scan.damage.valid_after is not None:
         raise corruption_error(scan.damage, serializer, file.path)
     if scan.damage is not None and not readonly:
         await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock)
     if scan.needs_newline and not readonly:
         await asyncio.to_thread(file.append, b"\n")
-        end += 1
     replayed = replay(serializer, scan.records, file.path)
     fold = replayed.fold
-    records, state, version = _migrate(db, fold.state, fold.version)
+    records, state, version = _migrate(db, serializer, fold.state, fold.version)
     live = decode_state(serializer, state, db, position=None)
     normalised = _normalise(serializer, state, live)
     if normalised is not None:
-        records.append(Change(ts=db._clock(), a="migrate:msgspec", v=version, diff=normalised))
+        change = _raw(serializer, normalised)
+        records.append(Change(ts=db._clock(), a="migrate:msgspec", v=version, diff=change))
     rev = fold.rev
     if records and not readonly:
         rev += len(records)
-        snapshot = Snapshot(db._clock(), version, live, fold.mtime, rev, SNAPSHOT_META_FORMAT)
+        state_raw = _raw(serializer, live)
+        snapshot = Snapshot(db._clock(), version, state_raw, fold.mtime, rev, SNAPSHOT_META_FORMAT)
         records.append(snapshot)
     if readonly:
         records = []
@@ -93,14 +93,15 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         version,
         rev,
         fold.mtime,
-        end,
         replayed.replayed_bytes,
         replayed.base_bytes,
         records,
     )
 
 
-def _migrate(db: Kanta[Any], state: Any, stored: int) -> tuple[list[Change | Snapshot], Any, int]:
+def _migrate(
+    db: Kanta[Any], serializer: Serializer, state: Any, stored: int
+) -> tuple[list[Change | Snapshot], Any, int]:
     migrations = load_migrations(db._migrations, db_path=db.filename)
     versions = plan(stored, migrations, db_path=db.filename)
     if not versions:
@@ -109,9 +110,14 @@ def _migrate(db: Kanta[Any], state: Any, stored: int) -> tuple[list[Change | Sna
     state, report = run(
         state, versions, migrations, stored_version=stored, kanta=db, db_path=db.filename
     )
-    change = diff(before, state) or {}
+    change = _raw(serializer, diff(before, state) or {})
     record = Change(ts=db._clock(), a=f"migrate:v{report.version}", v=report.version, diff=change)
     return [record], state, report.version
+
+
+def _raw(serializer: Serializer, value: Any) -> msgspec.Raw:
+    """A value encoded now: queued records must not see later changes to live objects."""
+    return msgspec.Raw(serializer.encode_value(value))
 
 
 def decode_state(serializer: Serializer, state: Any, db: Kanta[Any], position: int | None) -> Any:

@@ -1,13 +1,24 @@
-"""The background writer: queued records reach the file from one worker thread, in order."""
+"""The background writer: queued records reach the file from one worker thread, in order.
+
+Records are framed in the worker, at the offset where they land: the binary format's
+checksums depend on it, and whatever changes the file in between (a rotation) happens
+in the same thread, between two batches.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import TypeVar
 
 from .errors import DatabaseError
+from .formats import Serializer
 from .logfile import LogFile
+from .records import Record, Snapshot
+
+T = TypeVar("T")
 
 
 class Writer:
@@ -21,11 +32,15 @@ class Writer:
     records it could not write stay counted, and nothing is reported written that was not.
     """
 
-    def __init__(self, file: LogFile, *, sync: bool = True) -> None:
+    def __init__(self, file: LogFile, serializer: Serializer, *, sync: bool = True) -> None:
         self.file = file
+        self.serializer = serializer
         self._sync = sync
-        self._queue: list[bytes] = []
-        self._unwritten: list[bytes] = []  # handed over, then failed
+        # What opening would replay: change bytes since the last snapshot, and its size.
+        self.replay_bytes = 0
+        self.state_bytes = 0
+        self._queue: list[Record] = []
+        self._unwritten: list[Record] = []  # handed over, then failed
         self._last: asyncio.Future[None] | None = None
         self._failed_in_worker = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanta-writer")
@@ -36,8 +51,8 @@ class Writer:
         """Number of records not yet known to be on disk."""
         return len(self._unwritten) + len(self._queue)
 
-    def enqueue(self, record: bytes) -> None:
-        """Queue one encoded record (never blocks)."""
+    def enqueue(self, record: Record) -> None:
+        """Queue one record (never blocks); its values must not change any more."""
         self._queue.append(record)
 
     async def flush(self) -> None:
@@ -45,9 +60,7 @@ class Writer:
         self.raise_if_failed()
         if self._queue:
             batch, self._queue = self._queue, []
-            future = asyncio.get_running_loop().run_in_executor(
-                self._executor, self._write, b"".join(batch)
-            )
+            future = asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
             future.add_done_callback(partial(self._written, batch))
             self._last = future
         if self._last is not None and not self._last.done():
@@ -64,7 +77,7 @@ class Writer:
                 db_path=self.file.path,
             ) from self.error
 
-    def _written(self, batch: list[bytes], future: asyncio.Future[None]) -> None:
+    def _written(self, batch: list[Record], future: asyncio.Future[None]) -> None:
         if future.cancelled():
             return
         error = future.exception()
@@ -78,7 +91,7 @@ class Writer:
                 else DatabaseError(f"write failed: {error!r}", db_path=self.file.path)
             )
 
-    def _write(self, blob: bytes) -> None:
+    def _write(self, batch: list[Record]) -> None:
         if self._failed_in_worker:
             raise DatabaseError("not written: an earlier write failed", db_path=self.file.path)
         try:
@@ -87,12 +100,29 @@ class Writer:
                     "the database file was deleted or replaced while this writer held it",
                     db_path=self.file.path,
                 )
-            self.file.append(blob)
+            self.file.append(self._frame(batch))
             if self._sync:
                 self.file.sync()
         except BaseException:
             self._failed_in_worker = True
             raise
+
+    def _frame(self, batch: list[Record]) -> bytes:
+        offset = self.file.size
+        chunks = []
+        for record in batch:
+            chunk = self.serializer.encode(record, offset)
+            chunks.append(chunk)
+            offset += len(chunk)
+            if isinstance(record, Snapshot):
+                self.replay_bytes, self.state_bytes = 0, len(chunk)
+            else:
+                self.replay_bytes += len(chunk)
+        return b"".join(chunks)
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run `job` in the worker thread, after everything handed over before it."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     async def wait_idle(self) -> None:
         """Wait until the worker has finished everything handed over (errors ignored)."""
