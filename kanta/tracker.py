@@ -111,8 +111,24 @@ def _same_leaf(new: Any, old: Any) -> bool:
     if type(new) is not type(old):
         return False
     if new == old:
-        return exactly_equal(new, old)
+        return type(new) in _PLAIN or same_form(new, old)
     return type(new) is float and new != new and old != old  # NaN is NaN
+
+
+_PLAIN = frozenset({str, int, bool, type(None), bytes})
+_form = msgspec.json.Encoder()
+
+
+def same_form(a: Any, b: Any) -> bool:
+    """Whether two values that are `==` would also be written alike.
+
+    `==` says 1, 1.0 and True are equal, and so are the same instant in two time zones;
+    their encodings tell them apart. Values JSON cannot encode fall back to an exact walk.
+    """
+    try:
+        return _form.encode(a) == _form.encode(b)
+    except (msgspec.EncodeError, TypeError, ValueError, OverflowError):
+        return exactly_equal(a, b)
 
 
 def _new_entry(value: Any) -> int:
@@ -222,7 +238,8 @@ def _revert(tree: Tree, live: Any, shadow: Any) -> None:
         elif _has(shadow, key):
             _set(live, key, clone(_get(shadow, key)))
         else:
-            del live[key]
+            # pop: the same dict may sit at two paths and have lost the key already.
+            live.pop(key, None)
     if REORDER in tree:
         _reorder(live, shadow)
 
@@ -302,6 +319,10 @@ def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> t
             "(a non-finite float in JSON, a set or tuple or Struct in an untyped field, "
             "or a non-string key in JSON?)",
         )
+    if not same_form(copy, value):
+        # Reads back equal but in another form (an int in a float field, a datetime in
+        # another zone): the shadow must match the live value exactly.
+        copy = clone(value)
     return encoded, copy
 
 
@@ -388,8 +409,13 @@ def _clone_struct(value: Any) -> Any:
 
 
 def fresh_copy(root: Any, root_type: Any) -> Any:
-    """A copy of a whole state for the shadow: decoded anew, so nothing mutable is shared."""
+    """A copy of a whole state for the shadow that shares nothing mutable with it.
+
+    Decoded anew (fast, in C) when that gives back exactly the same form; otherwise (time
+    zones, which MessagePack keeps only as instants; huge ints) copied in Python.
+    """
     try:
-        return msgspec.msgpack.decode(msgspec.msgpack.encode(root), type=root_type)
+        copy = msgspec.msgpack.decode(msgspec.msgpack.encode(root), type=root_type)
     except (msgspec.EncodeError, msgspec.ValidationError, TypeError, OverflowError):
         return clone(root)
+    return copy if same_form(copy, root) else clone(root)
