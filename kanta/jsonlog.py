@@ -34,6 +34,12 @@ class JsonSerializer:
             return SNAPSHOT_PREFIX + _encoder.encode(record) + b"\n"
         return _encoder.encode(record) + b"\n"
 
+    def reframe(self, raw: RawRecord, offset: int) -> bytes:
+        """A record's line as found, for writing elsewhere (JSON lines can move)."""
+        del offset
+        prefix = SNAPSHOT_PREFIX if raw.is_snapshot else b""
+        return prefix + raw.payload + b"\n"
+
     def encode_value(self, value: Any) -> bytes:
         """A value as it appears inside a record."""
         return _encoder.encode(value)

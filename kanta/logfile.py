@@ -71,6 +71,10 @@ class FileOps:
         """Forward to os.unlink."""
         os.unlink(path)
 
+    def link(self, src: Path, dst: Path) -> None:
+        """Forward to os.link (fails if `dst` exists: a create that never overwrites)."""
+        os.link(src, dst)
+
 
 class LogFile:
     """One open database file; when writable, it holds the exclusive flock for its lifetime."""
@@ -105,7 +109,7 @@ class LogFile:
             if not readonly:
                 _lock(ops, fd, path)
             if made:
-                _sync_dir(ops, path)
+                sync_dir(ops, path)
             end = ops.fstat(fd).st_size
         except BaseException as exc:
             _close_quietly(ops, fd)
@@ -118,6 +122,11 @@ class LogFile:
     def closed(self) -> bool:
         """Whether close() has been called."""
         return self._fd < 0
+
+    @property
+    def ops(self) -> FileOps:
+        """The system calls this file goes through (a fault-injection seam)."""
+        return self._ops
 
     @property
     def size(self) -> int:
@@ -155,7 +164,7 @@ class LogFile:
             fd = self._writable_fd()
             start = self._end
             try:
-                _write_all(self._ops, fd, data, start)
+                write_all(self._ops, fd, data, start)
             except OSError as exc:
                 raise self._undo_append(start, exc) from exc
             self._end = start + len(data)
@@ -225,7 +234,7 @@ class LogFile:
             old, self._fd, self._end = self._fd, fd, len(data)
             _close_quietly(self._ops, old)
             try:
-                _sync_dir(self._ops, self.path)
+                sync_dir(self._ops, self.path)
             except OSError as exc:
                 self.sync_failed = True
                 raise _error(self.path, "replaced, but the rename may not be durable", exc) from exc
@@ -240,7 +249,7 @@ class LogFile:
         try:
             # Locked before the rename, so the new inode is never visible unlocked.
             _lock(self._ops, fd, tmp)
-            _write_all(self._ops, fd, data, 0)
+            write_all(self._ops, fd, data, 0)
             self._ops.fsync(fd)
         except BaseException as exc:
             _discard(self._ops, fd, tmp)
@@ -323,7 +332,7 @@ def _lock(ops: FileOps, fd: int, path: Path) -> None:
         ) from exc
 
 
-def _write_all(ops: FileOps, fd: int, data: bytes, offset: int) -> None:
+def write_all(ops: FileOps, fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
         try:
@@ -336,7 +345,7 @@ def _write_all(ops: FileOps, fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
-def _sync_dir(ops: FileOps, path: Path) -> None:
+def sync_dir(ops: FileOps, path: Path) -> None:
     """fsync the directory holding `path`, so a new or renamed entry survives power loss."""
     fd = ops.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, 0)
     try:

@@ -77,10 +77,14 @@ class MsgPackSerializer:
         if offset == 0:
             header, offset = self.seed, SEED_SIZE
         snapshot = isinstance(record, Snapshot)
-        payload = _encoder.encode(record)
-        marker = self._markers[0] if snapshot else self._markers[1]
-        digest = checksum(payload, self.seed, offset, snapshot=snapshot)
-        return header + marker + _LENGTH.pack(len(payload)) + digest + payload
+        raw = RawRecord(0, offset, offset, snapshot, _encoder.encode(record))
+        return header + self.reframe(raw, offset)
+
+    def reframe(self, raw: RawRecord, offset: int) -> bytes:
+        """A frame's payload framed anew for `offset` (the checksum key includes it)."""
+        marker = self._markers[0] if raw.is_snapshot else self._markers[1]
+        digest = checksum(raw.payload, self.seed, offset, snapshot=raw.is_snapshot)
+        return marker + _LENGTH.pack(len(raw.payload)) + digest + raw.payload
 
     def decode(self, raw: RawRecord) -> Record:
         """Decode one frame's payload; raises msgspec.DecodeError or ValidationError."""

@@ -1,0 +1,100 @@
+"""Rotation: move aged-out history to a file beside the database, crash-safely.
+
+Steps, all while the writer's lock on the database is held:
+1. A rotated file left by a rotation that crashed before step 3 is recognised (its bytes
+   are a prefix of the database) and removed.
+2. The aged-out records are written, byte for byte, to `{stem}@{cutoff}.kantadb` (a
+   valid database itself), synced, linked into place, and the directory synced.
+3. The database is atomically replaced by a snapshot of the state at the cutoff, carrying
+   its revision, followed by the records kept; the lock moves to the new inode first.
+Killed at any point, a reopen finds the old file intact (and redoes the rotation) or the
+rotated pair complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .formats import Serializer
+from .framing import RawRecord, Scan
+from .logfile import LogFile
+from .records import SNAPSHOT_META_FORMAT, Snapshot
+from .replay import Fold, apply_record, decode_record, last_snapshot_index
+from .retention import aged_out, is_rotated_name, rotated_names, rotation_order
+from .sidefiles import drop_stale_temps, list_beside, read_beside, remove, write_beside
+
+
+@dataclass
+class Rotated:
+    """The outcome of a rotation: the database's new file and content, and the history file."""
+
+    file: LogFile
+    data: bytes
+    history: Path
+
+
+def rotate(
+    file: LogFile, serializer: Serializer, data: bytes, scan: Scan, cutoff: datetime
+) -> Rotated | None:
+    """Rotate out the records written at or before `cutoff`; None when there are none."""
+    records = scan.records
+    count = aged_out(
+        records, lambda raw: decode_record(serializer, raw, file.path).ts, cutoff, _is_snapshot
+    )
+    if count == 0:
+        return None
+    head = data[: records[count - 1].end]
+    fold = _fold_to(serializer, records, count, file.path)
+    snapshot = Snapshot(
+        cutoff, fold.version, fold.state, fold.mtime, fold.rev, SNAPSHOT_META_FORMAT
+    )
+    body = _rebuild(serializer, snapshot, records[count:])
+    drop_stale_temps(file.path, file.ops)
+    _drop_stale_rotation(file.path, data)
+    history = write_beside(_candidates(file.path, cutoff), head, file.ops)
+    return Rotated(file.replace_with(body), body, history)
+
+
+def _is_snapshot(raw: RawRecord) -> bool:
+    return raw.is_snapshot
+
+
+def _fold_to(serializer: Serializer, records: list[RawRecord], count: int, path: Path) -> Fold:
+    """The state after the first `count` records, replayed from the last snapshot before."""
+    start = last_snapshot_index(records[:count])
+    fold = Fold(state={})
+    if start is not None:
+        changes_before = sum(1 for raw in records[:start] if not raw.is_snapshot)
+        snapshot = decode_record(serializer, records[start], path)
+        assert isinstance(snapshot, Snapshot)
+        fold.take_snapshot(snapshot, changes_before)
+    for raw in records[(start + 1 if start is not None else 0) : count]:
+        apply_record(fold, serializer, raw, path)
+    return fold
+
+
+def _rebuild(serializer: Serializer, snapshot: Snapshot, kept: list[RawRecord]) -> bytes:
+    chunks = [serializer.encode(snapshot, 0)]
+    offset = len(chunks[0])
+    for raw in kept:
+        chunk = serializer.reframe(raw, offset)
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _candidates(path: Path, cutoff: datetime) -> list[Path]:
+    names = rotated_names(path.stem, path.suffix, cutoff)
+    return [path.with_name(next(names)) for _ in range(1000)]
+
+
+def _drop_stale_rotation(path: Path, data: bytes) -> None:
+    """Remove the newest rotated file if it is a prefix of the database (a crashed rotation)."""
+    rotated = list_beside(path, lambda name: is_rotated_name(name, path.stem, path.suffix))
+    if not rotated:
+        return
+    newest = max(rotated, key=lambda p: rotation_order(p.name, path.stem, path.suffix))
+    if data.startswith(read_beside(newest)):
+        remove(newest)
