@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from filetools import strip_seals
 
 from kanta.jsonlog import JsonSerializer
 from kanta.records import Change, Snapshot
@@ -20,17 +21,20 @@ def test_reencoding_every_fixture_record_gives_the_same_line(path: Path) -> None
     data = path.read_bytes()
     scan = ser.scan(data)
     assert scan.damage is None and scan.good_end == len(data)
-    assert b"".join(ser.encode(ser.decode(raw), raw.byte_pos) for raw in scan.records) == data
+    rebuilt = b"".join(ser.encode(ser.decode(raw), raw.byte_pos) for raw in scan.records)
+    assert strip_seals(rebuilt) == data
+    assert ser.scan(rebuilt).damage is None
 
 
 def test_omitted_fields_and_timestamps() -> None:
     plain = Change(ts=datetime(2027, 1, 1, 0, 1, tzinfo=UTC))
-    assert ser.encode(plain, 0) == b'{"ts":"2027-01-01T00:01:00Z"}\n'
+    assert strip_seals(ser.encode(plain, 0)) == b'{"ts":"2027-01-01T00:01:00Z"}\n'
     micro = Change(ts=datetime(2027, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), a="x", v=2, u="me")
-    assert ser.encode(micro, 0) == b'{"ts":"2027-05-06T07:08:09.123456Z","a":"x","v":2,"u":"me"}\n'
+    line = b'{"ts":"2027-05-06T07:08:09.123456Z","a":"x","v":2,"u":"me"}\n'
+    assert strip_seals(ser.encode(micro, 0)) == line
     snap = Snapshot(ts=plain.ts, v=0, state={}, r=3, k=1)
     line = b'SNAPSHOT {"ts":"2027-01-01T00:01:00Z","v":0,"state":{},"r":3,"k":1}\n'
-    assert ser.encode(snap, 0) == line
+    assert strip_seals(ser.encode(snap, 0)) == line
 
 
 def _sample() -> bytes:
