@@ -21,13 +21,14 @@ def detect(data: bytes) -> Serializer:
 
 
 def serializer_for(data: bytes, preferred: Serializer, path: Path) -> Serializer:
-    """The format to use for a file: its own if it has content, else the preferred one.
+    """The serializer for one file: its own format if it has content, else the preferred one.
 
     The serializer given to the constructor chooses the format of new files only; an
     existing file is read and extended in the format it is in.
     """
     if not data:
-        return MsgPackSerializer() if isinstance(preferred, MsgPackSerializer) else preferred
+        # A fresh instance: it follows this one file (its seed, its checksum chain).
+        return MsgPackSerializer() if isinstance(preferred, MsgPackSerializer) else JsonSerializer()
     found = detect(data)
     if type(found) is not type(preferred):
         logger.info(

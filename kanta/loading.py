@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .diff import diff
-from .errors import DatabaseError
+from .errors import DatabaseError, ReplayError
 from .formats import Serializer, serializer_for
 from .framing import Damage
 from .logfile import LogFile
@@ -186,7 +186,7 @@ def _same_members(old: Any, new: Any) -> bool:
 def corruption_error(damage: Damage, serializer: Serializer, path: Path) -> DatabaseError:
     """The error for damage that valid records follow: never cut away silently."""
     line = damage.position if serializer.name == "json" else None
-    return DatabaseError(
+    return ReplayError(
         f"corrupt record ({damage.reason}) with valid records after it, from byte "
         f"{damage.valid_after}; refusing to open: `kanta recover` salvages the records "
         "before it and keeps the rest in a side file",
