@@ -5,7 +5,7 @@ from .diff import diff
 from .errors import DatabaseError, DataIntegrityError, FileLockError, ReplayError
 from .jsonlog import JsonSerializer
 from .logevents import DictPrev, DictState, LogEvent, LogFmt, configure_logging
-from .maintenance import Problem, VerifyReport, convert, verify
+from .maintenance import Problem, RecoverReport, VerifyReport, convert, recover, verify
 from .migrations import MigrationInfo, MigrationReport
 from .msgpacklog import MsgPackSerializer
 from .patch import patch
@@ -26,11 +26,13 @@ __all__ = [
     "MigrationReport",
     "MsgPackSerializer",
     "Problem",
+    "RecoverReport",
     "ReplayError",
     "VerifyReport",
     "configure_logging",
     "convert",
     "diff",
     "patch",
+    "recover",
     "verify",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,13 +10,14 @@ import msgspec
 
 from .diff import escape_key, unescape_key
 from .errors import DatabaseError
-from .formats import Serializer
+from .formats import Serializer, detect
 from .history import History, read_history
 from .jsonlog import JsonSerializer
 from .logfile import LogFile
 from .msgpacklog import MsgPackSerializer
 from .records import Record, Snapshot
 from .replay import Fold, decode_record
+from .sidefiles import write_beside
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -61,6 +63,42 @@ def verify(path: str | Path) -> VerifyReport:
         )
         problems.append(Problem(damage.byte_pos, damage.position, damage.reason + where))
     return VerifyReport(str(history.path), count, problems)
+
+
+class RecoverReport(msgspec.Struct):
+    """What `recover` did: records kept, bytes cut, and where the cut bytes were saved."""
+
+    path: str
+    kept: int
+    cut_bytes: int
+    side_file: str | None  # None when the file was clean and left untouched
+
+
+def recover(path: str | Path) -> RecoverReport:
+    """Cut a torn or corrupt file back to its last good record, saving what was cut.
+
+    Takes the writer's lock (so it refuses while a writer holds the file) and never
+    touches a clean file. The cut bytes go to `NAME.cut-TIME-OFFSET` beside it.
+    """
+    with LogFile.open(Path(path), create=False, readonly=False) as file:
+        data = file.read_from(0)
+        scan = detect(data).scan(data)
+        if scan.damage is None:
+            return RecoverReport(str(file.path), len(scan.records), 0, None)
+        side = save_cut(file, data, scan.good_end, datetime.now(UTC))
+        return RecoverReport(
+            str(file.path), len(scan.records), len(data) - scan.good_end, str(side)
+        )
+
+
+def save_cut(file: LogFile, data: bytes, keep: int, now: datetime) -> Path:
+    """Save `data[keep:]` in a new side file, then truncate the database to `keep` bytes."""
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    base = file.path.with_name(f"{file.path.name}.cut-{stamp}-{keep}")
+    candidates = [base, *(base.with_name(f"{base.name}.{n}") for n in range(1, 100))]
+    side = write_beside(candidates, data[keep:], file.ops)
+    file.truncate(keep)
+    return side
 
 
 def convert(src: str | Path, dst: str | Path, *, to: Literal["json", "msgpack"]) -> int:

@@ -12,7 +12,7 @@ import pytest
 from compat_models import Data, DataV2
 from filetools import strip_seals
 
-from kanta import DatabaseError, Kanta, convert, verify
+from kanta import DatabaseError, FileLockError, Kanta, convert, recover, verify
 from kanta.history import read_history
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
@@ -105,3 +105,42 @@ def test_a_damaged_record_is_reported_with_its_offset(tmp_path: Path) -> None:
 def test_verify_of_a_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError):
         verify(tmp_path / "missing.kantadb")
+
+
+@pytest.mark.parametrize("name", ["types.json.kantadb", "types.msgpack.kantadb"])
+def test_recover_leaves_a_clean_file_untouched(name: str, compat_dir: Path) -> None:
+    path = compat_dir / name
+    before = path.read_bytes()
+    report = recover(path)
+    assert (report.cut_bytes, report.side_file) == (0, None)
+    assert report.kept == len(read_history(path).scan.records)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["types.json.kantadb", "types.msgpack.kantadb"])
+async def test_recover_salvages_the_prefix_before_corruption(name: str, compat_dir: Path) -> None:
+    # Files of 0.9.4 carry no checksums in JSON: rewrite the fixture as ours first.
+    path = compat_dir / "ours.kantadb"
+    convert(compat_dir / name, path, to="json" if "json" in name else "msgpack")
+    data = path.read_bytes()
+    records = read_history(path).scan.records
+    broken = records[3].byte_pos
+    damaged = bytearray(data)
+    damaged[broken + 20] ^= 0x10
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(DatabaseError, match="corrupt"):
+        await Kanta(path, Data()).open()
+    report = recover(path)
+    assert report.kept == 3 and report.cut_bytes == len(data) - broken
+    assert report.side_file is not None
+    assert Path(report.side_file).read_bytes() == bytes(damaged[broken:])
+    assert path.read_bytes() == data[:broken]
+    async with Kanta(path, Data()) as db:
+        assert db.rev == 3
+
+
+async def test_recover_refuses_while_a_writer_holds_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "db.kantadb"
+    async with Kanta(path, Data()):
+        with pytest.raises(FileLockError):
+            recover(path)
