@@ -17,7 +17,9 @@ from .errors import DatabaseError, ReplayError
 from .formats import Serializer, serializer_for
 from .framing import Damage
 from .logfile import LogFile
-from .migrations import code_version, load_migrations, plan, run
+from .maintenance import save_cut
+from .callbacks import Context
+from .migrations import MigrationReport, code_version, load_migrations, plan, run
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .replay import replay
 
@@ -39,6 +41,10 @@ class Loaded:
     replay_bytes: int
     state_bytes: int
     records_to_write: list[Change | Snapshot] = field(default_factory=list)
+    # For the log: whether the file is new, the migrations run, the change records made.
+    created: bool = False
+    report: MigrationReport | None = None
+    changes: list[Change] = field(default_factory=list)
 
 
 async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -> Loaded:
@@ -47,19 +53,22 @@ async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -
     if not data:
         if readonly or not create:
             raise DatabaseError("the database file is empty", db_path=file.path)
-        return bootstrap(db, serializer_for(data, db.serializer, file.path))
+        return await bootstrap(db, serializer_for(data, db.serializer, file.path))
     return await _load_existing(db, file, data, readonly)
 
 
-def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
-    """A new database: one bootstrap record holding the initial state."""
+async def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
+    """A new database: the @db.bootstrap callbacks fill it in, one record holds the result."""
+    version = code_version(load_migrations(db._migrations, db_path=db.filename))
+    await db._callbacks.run("bootstrap", Context(db))
     state = serializer.to_state(db.data)
     live = decode_state(serializer, state, db, position=None)
-    version = code_version(load_migrations(db._migrations, db_path=db.filename))
+    options = db._callbacks.bootstrap_options
     now = db._clock()
+    mtime = now if options.mtime is True else (options.mtime or None)
     change = _raw(serializer, diff({}, state) or {})
-    record = Change(ts=now, a="bootstrap", v=version, m=now, diff=change)
-    return Loaded(serializer, live, version, 1, now, 0, 0, [record])
+    record = Change(ts=now, a=options.action, v=version, u=options.user, m=mtime, diff=change)
+    return Loaded(serializer, live, version, 1, mtime, 0, 0, [record], True, None, [record])
 
 
 async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: bool) -> Loaded:
@@ -69,11 +78,16 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         raise corruption_error(scan.damage, serializer, file.path)
     if scan.damage is not None and not readonly:
         await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock)
+    if not scan.records:
+        # Nothing whole survived (a crash while the file was being created): start afresh.
+        if readonly:
+            raise DatabaseError("the database file holds no whole record", db_path=file.path)
+        return bootstrap(db, serializer)
     if scan.needs_newline and not readonly:
         await asyncio.to_thread(file.append, b"\n")
     replayed = replay(serializer, scan.records, file.path)
     fold = replayed.fold
-    records, state, version = _migrate(db, serializer, fold.state, fold.version)
+    records, state, version, report = _migrate(db, serializer, fold.state, fold.version)
     live = decode_state(serializer, state, db, position=None)
     normalised = _normalise(serializer, state, live)
     if normalised is not None:
@@ -85,6 +99,7 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         state_raw = _raw(serializer, live)
         snapshot = Snapshot(db._clock(), version, state_raw, fold.mtime, rev, SNAPSHOT_META_FORMAT)
         records.append(snapshot)
+    changes = [record for record in records if isinstance(record, Change)]
     if readonly:
         records = []
     return Loaded(
@@ -96,23 +111,25 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         replayed.replayed_bytes,
         replayed.base_bytes,
         records,
+        report=report,
+        changes=changes,
     )
 
 
 def _migrate(
     db: Kanta[Any], serializer: Serializer, state: Any, stored: int
-) -> tuple[list[Change | Snapshot], Any, int]:
+) -> tuple[list[Change | Snapshot], Any, int, MigrationReport | None]:
     migrations = load_migrations(db._migrations, db_path=db.filename)
     versions = plan(stored, migrations, db_path=db.filename)
     if not versions:
-        return [], state, stored
+        return [], state, stored, None
     before = msgspec.msgpack.decode(msgspec.msgpack.encode(state))
     state, report = run(
         state, versions, migrations, stored_version=stored, kanta=db, db_path=db.filename
     )
     change = _raw(serializer, diff(before, state) or {})
     record = Change(ts=db._clock(), a=f"migrate:v{report.version}", v=report.version, diff=change)
-    return [record], state, report.version
+    return [record], state, report.version, report
 
 
 def _raw(serializer: Serializer, value: Any) -> msgspec.Raw:
@@ -199,10 +216,7 @@ def corruption_error(damage: Damage, serializer: Serializer, path: Path) -> Data
 
 def _cut_tail(file: LogFile, data: bytes, damage: Damage, clock: Callable[[], datetime]) -> Path:
     """Save the damaged tail beside the database, then truncate it away."""
-    stamp = clock().strftime("%Y%m%dT%H%M%SZ")
-    side = file.path.with_name(f"{file.path.name}.cut-{stamp}-{damage.byte_pos}")
-    side.write_bytes(data[damage.byte_pos :])
-    file.truncate(damage.byte_pos)
+    side = save_cut(file, data, damage.byte_pos, clock())
     logger.warning(
         "kanta: %s: %s at byte %d (record %d); cut %d bytes, saved in %s",
         file.path,
