@@ -32,10 +32,10 @@ class Writer:
     records it could not write stay counted, and nothing is reported written that was not.
     """
 
-    def __init__(self, file: LogFile, serializer: Serializer, *, sync: bool = True) -> None:
+    def __init__(self, file: LogFile, serializer: Serializer) -> None:
         self.file = file
         self.serializer = serializer
-        self._sync = sync
+        self._unsynced = False  # written since the last sync
         # What opening would replay: change bytes since the last snapshot, and its size.
         self.replay_bytes = 0
         self.state_bytes = 0
@@ -55,12 +55,16 @@ class Writer:
         """Queue one record (never blocks); its values must not change any more."""
         self._queue.append(record)
 
-    async def flush(self) -> None:
-        """Write and sync everything queued so far; raise DatabaseError if that fails."""
+    async def flush(self, *, sync: bool = True) -> None:
+        """Write everything queued so far, and sync it (with `sync`), before returning.
+
+        Raises DatabaseError if that fails. A sync also covers earlier unsynced writes.
+        """
         self.raise_if_failed()
-        if self._queue:
+        if self._queue or (sync and self._unsynced):
             batch, self._queue = self._queue, []
-            future = asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
+            job = partial(self._write, batch, sync)
+            future = asyncio.get_running_loop().run_in_executor(self._executor, job)
             future.add_done_callback(partial(self._written, batch))
             self._last = future
         if self._last is not None and not self._last.done():
@@ -91,7 +95,7 @@ class Writer:
                 else DatabaseError(f"write failed: {error!r}", db_path=self.file.path)
             )
 
-    def _write(self, batch: list[Record]) -> None:
+    def _write(self, batch: list[Record], sync: bool) -> None:
         if self._failed_in_worker:
             raise DatabaseError("not written: an earlier write failed", db_path=self.file.path)
         try:
@@ -100,9 +104,12 @@ class Writer:
                     "the database file was deleted or replaced while this writer held it",
                     db_path=self.file.path,
                 )
-            self.file.append(self._frame(batch))
-            if self._sync:
+            if batch:
+                self.file.append(self._frame(batch))
+                self._unsynced = True
+            if sync and self._unsynced:
                 self.file.sync()
+                self._unsynced = False
         except BaseException:
             self._failed_in_worker = True
             raise
