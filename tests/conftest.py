@@ -16,3 +16,14 @@ def compat_dir(tmp_path: Path) -> Path:
     target = tmp_path / "compat"
     shutil.copytree(COMPAT, target)
     return target
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--long`: the crash and fault tests run thousands of points instead of hundreds."""
+    parser.addoption("--long", action="store_true", help="run the long crash/fault tests")
+
+
+@pytest.fixture
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """Whether `--long` was given."""
+    return bool(request.config.getoption("--long"))
