@@ -8,6 +8,7 @@ in the same thread, between two batches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -22,70 +23,85 @@ T = TypeVar("T")
 
 
 class Writer:
-    """Queues encoded records and appends them, with a sync, off the event loop.
+    """Queues records and appends them, with a sync, off the event loop.
 
-    Every flush hands the records queued so far to one worker thread, which writes
-    batches in the order they were handed over; a flush returns once everything handed
-    over before it is on disk. Callers that flush together share one write and one sync
-    (group commit), and no record is ever handed over twice, even when a flushing task is
-    cancelled. After a failed write or sync the instance fails every later flush: the
-    records it could not write stay counted, and nothing is reported written that was not.
+    At most one batch is in the worker thread at a time. A flush waits for it, and the
+    next batch takes everything queued meanwhile: callers that flush together share one
+    write and one sync (group commit). Progress is counted in records (queued, written,
+    synced), so a flush returns exactly when what was queued before it is on disk, and a
+    cancelled flush never makes a record be handed over twice. After a failed write or
+    sync every later flush fails: nothing is reported written that was not.
     """
 
     def __init__(self, file: LogFile, serializer: Serializer) -> None:
         self.file = file
         self.serializer = serializer
-        self._unsynced = False  # written since the last sync
         # What opening would replay: change bytes since the last snapshot, and its size.
         self.replay_bytes = 0
         self.state_bytes = 0
         self._queue: list[Record] = []
+        self._queued = self._written = self._synced = 0  # records, counted since opening
         self._unwritten: list[Record] = []  # handed over, then failed
-        self._last: asyncio.Future[None] | None = None
+        self._inflight: asyncio.Future[None] | None = None
+        self._unsynced = False  # (worker) written since the last sync
         self._failed_in_worker = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanta-writer")
         self.error: DatabaseError | None = None
 
     @property
     def pending(self) -> int:
-        """Number of records not yet known to be on disk."""
-        return len(self._unwritten) + len(self._queue)
+        """Number of records not yet known to be written."""
+        return self._queued - self._written
 
     def enqueue(self, record: Record) -> None:
         """Queue one record (never blocks); its values must not change any more."""
         self._queue.append(record)
+        self._queued += 1
 
     async def flush(self, *, sync: bool = True) -> None:
         """Write everything queued so far, and sync it (with `sync`), before returning.
 
         Raises DatabaseError if that fails. A sync also covers earlier unsynced writes.
         """
-        self.raise_if_failed()
-        if self._queue or (sync and self._unsynced):
-            batch, self._queue = self._queue, []
-            job = partial(self._write, batch, sync)
-            future = asyncio.get_running_loop().run_in_executor(self._executor, job)
-            future.add_done_callback(partial(self._written, batch))
-            self._last = future
-        if self._last is not None and not self._last.done():
-            # Shielded: a cancelled flush must not stop the accounting of a write under way.
-            await asyncio.shield(self._last)
-        self.raise_if_failed()
+        target = self._queued
+        while True:
+            self.raise_if_failed()
+            if (self._synced if sync else self._written) >= target:
+                return
+            if self._inflight is None:
+                self._start_batch(sync)
+            assert self._inflight is not None
+            # Shielded: cancelling a flush must not cancel the accounting of a batch.
+            with contextlib.suppress(DatabaseError):
+                await asyncio.shield(self._inflight)
+
+    def _start_batch(self, sync: bool) -> None:
+        batch, self._queue = self._queue, []
+        upto = self._queued
+        job = partial(self._write, batch, sync)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, job)
+        future.add_done_callback(partial(self._done, batch, upto, sync))
+        self._inflight = future
 
     def raise_if_failed(self) -> None:
         """Raise a fresh DatabaseError if an earlier write failed (fail-stop)."""
         if self.error is not None:
+            unwritten = len(self._unwritten) + len(self._queue)
             raise DatabaseError(
-                f"writing failed earlier ({self.error.message}); {self.pending} records "
+                f"writing failed earlier ({self.error.message}); {unwritten} records "
                 "are not on disk and no further writes are attempted: reopen the database",
                 db_path=self.file.path,
             ) from self.error
 
-    def _written(self, batch: list[Record], future: asyncio.Future[None]) -> None:
-        if future.cancelled():
-            return
-        error = future.exception()
+    def _done(
+        self, batch: list[Record], upto: int, sync: bool, future: asyncio.Future[None]
+    ) -> None:
+        self._inflight = None
+        error = None if future.cancelled() else future.exception()
         if error is None:
+            self._written = upto
+            if sync:
+                self._synced = upto
             return
         self._unwritten.extend(batch)
         if self.error is None:
@@ -133,8 +149,8 @@ class Writer:
 
     async def wait_idle(self) -> None:
         """Wait until the worker has finished everything handed over (errors ignored)."""
-        if self._last is not None:
-            await asyncio.wait([self._last])
+        if self._inflight is not None:
+            await asyncio.wait([self._inflight])
 
     def close(self) -> None:
         """Stop the worker thread; call after `wait_idle`."""
