@@ -1,0 +1,31 @@
+"""The FastAPI example works end to end: state survives the app's restart."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+from fastapi.testclient import TestClient
+
+
+def test_fastapi_app_persists_across_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module("examples.fastapi_app")
+    module = importlib.reload(module)  # a fresh Kanta bound to this folder
+    with TestClient(module.app) as client:
+        created = client.post("/todos", params={"title": "write tests", "user": "ann"}).json()
+        assert client.post(f"/todos/{created['id']}/done", params={"user": "bob"}).json()
+        assert client.post("/todos/99/done").status_code == 404
+    module = importlib.reload(module)  # the app restarts
+    with TestClient(module.app) as client:
+        assert client.get("/todos").json() == {
+            created["id"]: {"title": "write tests", "done": True}
+        }
+    lines = (tmp_path / "todos.kantadb").read_text().splitlines()
+    assert [line.count('"u":"ann"') for line in lines] == [0, 1, 0]
