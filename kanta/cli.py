@@ -1,91 +1,98 @@
-"""The `kanta` command line: history viewer and tools, thin over the Python API."""
+"""The `kanta` command line: history viewer and tools, thin over the Python API.
+
+Each subcommand is a module-level `add_parser(commands)` that adds its parser and sets
+`run` (a function from the parsed options to an exit code). Adding one is writing that
+function and listing it in `SUBCOMMANDS`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import msgspec
-
-from . import __version__
+from . import __version__, cli_log, cli_tools
+from .cli_common import EXIT_ERROR, EXIT_PARSE, EXIT_USAGE, CliError
 from .errors import DatabaseError
-from .history import Entry, read_history
-from .logview import Style, entry_lines, use_colour
+from .grep import GrepError
+from .ranges import RangeError, RangeNotFound
 
-EXIT_ERROR, EXIT_USAGE, EXIT_PARSE = 1, 2, 10
-COMMANDS = ("log", "demo")
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
+    cli_log.add_parser,
+    cli_tools.add_show,
+    cli_tools.add_diff,
+    cli_tools.add_blame,
+    cli_tools.add_verify,
+    cli_tools.add_stats,
+    cli_tools.add_convert,
+    cli_tools.add_demo,
+)
+_TOP_LEVEL = ("-h", "--help", "--version")
+# Options whose values may start with a minus (`-r -2:`), which argparse takes for options.
+_SIGNED_VALUES = ("-r", "--range")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `kanta` script and `python -m kanta`."""
+    """Entry point of the `kanta` script and `python -m kanta`; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in COMMANDS and not args[0].startswith("-"):
+    parser, names = _parser()
+    if not args or (args[0] not in names and args[0] not in _TOP_LEVEL):
         args.insert(0, "log")  # `kanta FILE` keeps meaning `kanta log FILE`
-    parser = _parser()
-    options = parser.parse_args(args)
-    if options.command is None:
-        parser.print_usage(sys.stderr)
-        return EXIT_USAGE
+    try:
+        options = parser.parse_args(_attach_signed_values(args))
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return int(options.run(options))
-    except DatabaseError as exc:
-        print(f"kanta: {exc}", file=sys.stderr)
-        return EXIT_PARSE if exc.byte_pos is not None else EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (`kanta db | head`): stop quietly, without a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except Exception as exc:
+        message, code = _failure(exc)
+        print(f"kanta: {message}", file=sys.stderr)
+        return code
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kanta", description=__doc__)
+def _attach_signed_values(args: list[str]) -> list[str]:
+    """`-r -2:` as `--range=-2:`, so that argparse reads the value as a value."""
+    out: list[str] = []
+    for arg in args:
+        if out and out[-1] in _SIGNED_VALUES and re.match(r"-[0-9]", arg):
+            out[-1] = f"--range={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _failure(exc: Exception) -> tuple[str, int]:
+    """The message and exit code for an error (re-raised if it is not one we expect)."""
+    if isinstance(exc, CliError):
+        return str(exc), exc.code
+    if isinstance(exc, RangeNotFound):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, RangeError | GrepError):
+        return str(exc), EXIT_ERROR
+    if isinstance(exc, DatabaseError):
+        # The message names the file, record position and byte offset.
+        return str(exc), EXIT_PARSE if exc.byte_pos is not None else EXIT_ERROR
+    if isinstance(exc, OSError):
+        return str(exc), EXIT_ERROR
+    raise exc
+
+
+def _parser() -> tuple[argparse.ArgumentParser, set[str]]:
+    parser = argparse.ArgumentParser(
+        prog="kanta",
+        description="Show and maintain kanta database files. "
+        "`kanta FILE ...` is short for `kanta log FILE ...`. Human-readable output goes "
+        "to standard error, data (JSON) to standard output.",
+    )
     parser.add_argument("--version", action="version", version=f"kanta {__version__}")
-    commands = parser.add_subparsers(dest="command")
-    log = commands.add_parser("log", help="print the history of a database file")
-    log.add_argument("file", help="database file, or - for standard input")
-    log.add_argument("-q", "--quiet", action="store_true", help="print no records")
-    log.add_argument("-o", "--output", help="write the final state as JSON (- for stdout)")
-    log.set_defaults(run=run_log)
-    demo = commands.add_parser("demo", help="create a database, change it, reopen it, show it")
-    demo.add_argument("path", nargs="?", help="database file (default: a temporary one)")
-    demo.set_defaults(run=run_demo)
-    return parser
-
-
-def run_log(options: argparse.Namespace) -> int:
-    """`kanta log FILE`: print every record, then optionally the final state."""
-    if options.file == "-":
-        history = read_history("<stdin>", sys.stdin.buffer.read())
-    else:
-        path = Path(options.file)
-        if not path.exists():
-            print(f"kanta: {path}: no such file", file=sys.stderr)
-            return EXIT_ERROR
-        history = read_history(path)
-    style = Style(use_colour(sys.stderr))
-    last: Entry | None = None
-    for entry in history.entries():
-        last = entry
-        if not options.quiet:
-            for line in entry_lines(entry, style):
-                print(line, file=sys.stderr)
-    if history.scan.damage is not None:
-        damage = history.scan.damage
-        print(f"kanta: {damage.reason} at byte {damage.byte_pos} (ignored)", file=sys.stderr)
-    if options.output is not None:
-        _write_state(options.output, last.state if last is not None else {})
-    return 0
-
-
-def _write_state(target: str, state: object) -> None:
-    text = msgspec.json.format(msgspec.json.encode(state), indent=2) + b"\n"
-    if target == "-":
-        sys.stdout.buffer.write(text)
-        sys.stdout.flush()
-    else:
-        Path(target).write_bytes(text)
-
-
-def run_demo(options: argparse.Namespace) -> int:
-    """`kanta demo`: the whole life of a small database, printed."""
-    from .demo import run
-
-    return run(options.path)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(commands)
+    return parser, set(commands.choices)

@@ -132,7 +132,7 @@ class JsonSerializer:
     def _decodes(self, raw: RawRecord) -> bool:
         try:
             self.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             return False
         return True
 

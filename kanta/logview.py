@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, Final, Literal, TextIO
 
 import msgspec
 
 from .diff import unescape_key
+from .grep import Hits, key_text, leaves
 from .history import Entry
 from .records import Snapshot
 
-_CODES = {"dim": "2", "bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
+_CODES = {
+    "dim": "2",
+    "bold": "1",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "cyan": "36",
+    "match": "30;43",
+}
 _LABEL_WIDTH = 14
+_SNAPSHOT_MATCH_LINES = 20
+
+
+class _Unknown:
+    """The previous state when the caller does not have it."""
+
+
+UNKNOWN: Final = _Unknown()
+"""Pass as `previous` when the state before a record is not known: every dict is a level."""
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -42,68 +61,198 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else "-"
 
 
-def entry_lines(entry: Entry, style: Style) -> Iterator[str]:
-    """The lines that show one record."""
-    record = entry.record
-    tag = style(f"l{entry.position:<4}", "dim")
-    if isinstance(record, Snapshot):
-        yield (
-            f"{tag}{when(record.ts)} {style('snapshot', 'cyan')} s{entry.snapshot_number} "
-            f"v{record.v} {when(record.m)} {entry.size} B"
-        )
-        return
-    header = f"{tag}{when(record.ts)} {style(record.a or '-', 'bold')}"
-    if record.u is not None:
-        header += f" by {record.u}"
-    header += f" r{entry.rev}"
-    lines = list(diff_lines(record.diff, style))
-    if len(lines) == 1 and "\n" not in lines[0]:
-        yield f"{header}  {lines[0]}"
-        return
-    yield header
-    for line in lines:
-        yield "  " + line.replace("\n", "\n  ")
+def short(value: Any) -> str:
+    """A value in compact JSON, strings unquoted (the empty string as `""`)."""
+    if isinstance(value, str):
+        return value or '""'
+    text = msgspec.json.encode(value, enc_hook=str).decode()
+    # Bytes, datetimes and UUIDs (in binary files) show as the strings JSON files hold.
+    return short(msgspec.json.decode(text)) if text.startswith('"') else text
 
 
-def diff_lines(diff: Any, style: Style, prefix: str = "") -> Iterator[str]:
-    """`path = value` lines for a diff; deleted keys are marked with ✗."""
+@dataclass(frozen=True)
+class Edit:
+    """One thing a diff does at a path: assign a value, delete a key, or insert into a list."""
+
+    path: tuple[Any, ...]
+    kind: Literal["set", "delete", "insert"]
+    value: Any = None
+
+
+def edits(diff: Any, previous: Any = UNKNOWN, path: tuple[Any, ...] = ()) -> Iterator[Edit]:
+    """The edits a diff makes to `previous`, walking the levels the way a replay applies them.
+
+    A dict under a key whose previous value is a dict is a level (its keys are edits of
+    their own); any other dict value is assigned whole. With `previous` UNKNOWN every
+    dict that is not a `$replace` is taken for a level.
+    """
     if not isinstance(diff, dict):
-        yield f"{prefix or '.'} = {short(diff)}"
+        yield Edit(path, "set", diff)
         return
     if "$replace" in diff:
-        yield from _assignment(prefix or ".", diff["$replace"], style)
+        yield Edit(path, "set", diff["$replace"])
+        return
+    if isinstance(previous, list) or (previous is UNKNOWN and "$insert" in diff):
+        yield from _list_edits(diff, previous, path)
         return
     for key in diff.get("$delete", []):
-        yield f"{_join(prefix, unescape_key(key))} {style('✗', 'red')}"
+        yield Edit((*path, unescape_key(key)), "delete")
     for key, value in diff.items():
         if key in ("$delete", "$insert"):
             continue
-        path = _join(prefix, unescape_key(key))
-        if isinstance(value, dict) and value and "$replace" not in value:
-            yield from diff_lines(value, style, path)
-        else:
-            if isinstance(value, dict) and "$replace" in value:
-                value = value["$replace"]
-            yield from _assignment(path, value, style)
+        name = unescape_key(key)
+        yield from _edits_at(value, _child(previous, name), (*path, name))
 
 
-def _assignment(path: str, value: Any, style: Style) -> Iterator[str]:
-    if isinstance(value, dict) and value:
-        body = "\n".join(
-            f"  {str(key) + ':':<{_LABEL_WIDTH}}{style(short(item), 'green')}"
-            for key, item in value.items()
-        )
-        yield f"{path} =\n{body}"
+def _edits_at(value: Any, old: Any, path: tuple[Any, ...]) -> Iterator[Edit]:
+    if _is_level(value, old):
+        yield from edits(value, old, path)
+    elif isinstance(value, dict) and "$replace" in value:
+        yield Edit(path, "set", value["$replace"])
     else:
-        yield f"{path} = {style(short(value), 'green')}"
+        yield Edit(path, "set", value)
 
 
-def _join(prefix: str, key: Any) -> str:
-    return f"{prefix}.{key}" if prefix else str(key)
+def _list_edits(diff: dict[Any, Any], previous: Any, path: tuple[Any, ...]) -> Iterator[Edit]:
+    # jsondiff's list edit: positions deleted from the old list, then inserted, then edited.
+    for position in diff.get("$delete", []):
+        yield Edit((*path, position), "delete")
+    for position, value in diff.get("$insert", []):
+        yield Edit((*path, position), "insert", value)
+    for key, value in diff.items():
+        if isinstance(key, str) and key.startswith("$"):
+            continue
+        position = int(key)
+        if previous is UNKNOWN:
+            old = UNKNOWN
+        else:
+            old = previous[position] if -len(previous) <= position < len(previous) else None
+        yield from _edits_at(value, old, (*path, position))
 
 
-def short(value: Any) -> str:
-    """A value in compact JSON, strings unquoted."""
-    if isinstance(value, str):
-        return value
-    return msgspec.json.encode(value).decode()
+def _child(previous: Any, name: Any) -> Any:
+    if previous is UNKNOWN:
+        return UNKNOWN
+    return previous.get(name) if isinstance(previous, dict) else None
+
+
+def _is_level(value: Any, old: Any) -> bool:
+    if not isinstance(value, dict) or "$replace" in value:
+        return False
+    if old is UNKNOWN:
+        return bool(value)
+    return isinstance(old, dict) or (isinstance(old, list) and _is_list_edit(value))
+
+
+def _is_list_edit(value: dict[Any, Any]) -> bool:
+    return all(
+        isinstance(key, int) or key in ("$insert", "$delete") or str(key).lstrip("-").isdigit()
+        for key in value
+    )
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def header(entry: Entry, style: Style, hits: Hits | None = None) -> str:
+    """The first line of a record: position, time, action, user, revision (or snapshot facts)."""
+    record = entry.record
+    tag = style(f"l{entry.position:<4}", "dim")
+    if isinstance(record, Snapshot):
+        return (
+            f"{tag}{when(record.ts)} {style('snapshot', 'cyan')} s{entry.snapshot_number} "
+            f"v{record.v} {when(record.m)} {entry.size} B"
+        )
+    marked = hits is not None and hits.action
+    text = f"{tag}{when(record.ts)} {style(record.a or '-', 'match' if marked else 'bold')}"
+    if record.u is not None:
+        text += f" by {style(record.u, 'match') if hits is not None and hits.user else record.u}"
+    return f"{text} r{entry.rev}"
+
+
+def entry_lines(
+    entry: Entry, style: Style, hits: Hits | None = None, changes: Sequence[Edit] | None = None
+) -> Iterator[str]:
+    """The lines that show one record.
+
+    `changes` are the record's edits as `edits(diff, previous)` finds them against the
+    state before the record; without them every non-empty dict in the diff reads as a level.
+    """
+    record = entry.record
+    top = header(entry, style, hits)
+    if isinstance(record, Snapshot):
+        yield top
+        if entry.disagreement is not None:
+            yield "  " + style(f"warning: {entry.disagreement}", "yellow")
+        if hits is not None:
+            yield from ("  " + line for line in snapshot_match_lines(entry.state, hits, style))
+        return
+    if changes is None:
+        changes = list(edits(record.diff))
+    lines = [line for edit in changes for line in edit_lines(edit, style, hits)]
+    if len(lines) == 1:
+        yield f"{top}  {lines[0]}"
+        return
+    yield top
+    yield from ("  " + line for line in lines)
+
+
+def diff_lines(
+    diff: Any, style: Style, previous: Any = UNKNOWN, hits: Hits | None = None
+) -> list[str]:
+    """`path = value` lines for a diff; deleted keys are marked with ✗."""
+    lines: list[str] = []
+    for edit in edits(diff, previous):
+        lines.extend(edit_lines(edit, style, hits))
+    return lines
+
+
+def edit_lines(edit: Edit, style: Style, hits: Hits | None = None) -> list[str]:
+    """The lines of one edit: a newly assigned dict as `path =` with indented `key: value`s."""
+    path = tuple(key_text(key) for key in edit.path)
+    elements, value_hit = hits.at(path) if hits is not None else (set(), False)
+    shown = path_text(path, elements, style)
+    if edit.kind == "delete":
+        return [f"{shown} {style('✗', 'red')}"]
+    suffix = " " + style("(inserted)", "dim") if edit.kind == "insert" else ""
+    if not (isinstance(edit.value, dict) and edit.value):
+        return [f"{shown} = {value_text(edit.value, value_hit, style)}{suffix}"]
+    lines = [f"{shown} ={suffix}"]
+    for key, item in edit.value.items():
+        child = (*path, key_text(key))
+        child_elements, child_hit = hits.at(child) if hits is not None else (set(), False)
+        label = key_text(key)
+        if len(path) in child_elements:
+            label = style(label, "match")
+        padding = " " * max(1, _LABEL_WIDTH - len(key_text(key)) - 1)
+        lines.append(f"  {label}:{padding}{value_text(item, child_hit, style)}")
+    return lines
+
+
+def snapshot_match_lines(state: Any, hits: Hits, style: Style) -> list[str]:
+    """The `path = value` lines of a snapshot's state that the grep patterns matched."""
+    wanted = hits.leaf_paths()
+    values = {leaf.path: leaf.value for leaf in leaves(state)}
+    lines = []
+    for path in wanted[:_SNAPSHOT_MATCH_LINES]:
+        elements, value_hit = hits.at(path)
+        value = value_text(values.get(path), value_hit, style)
+        lines.append(f"{path_text(path, elements, style)} = {value}")
+    if len(wanted) > _SNAPSHOT_MATCH_LINES:
+        lines.append(style(f"… {len(wanted) - _SNAPSHOT_MATCH_LINES} more", "dim"))
+    return lines
+
+
+def path_text(path: tuple[str, ...], marked: set[int], style: Style) -> str:
+    """A dotted path with the matched elements highlighted (`.` for the root)."""
+    if not path:
+        return "."
+    return ".".join(
+        style(element, "match") if index in marked else element
+        for index, element in enumerate(path)
+    )
+
+
+def value_text(value: Any, marked: bool, style: Style) -> str:
+    """A value as shown after `=`: green, or highlighted when a grep pattern matched it."""
+    return style(short(value), "match" if marked else "green")

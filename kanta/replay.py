@@ -81,7 +81,7 @@ def decode_record(log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> R
     """Decode one record, turning decoder errors into a ReplayError that says where."""
     try:
         return log.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise record_error(log, raw, db_path, f"unreadable record: {exc}") from exc
 
 

@@ -68,3 +68,19 @@ def test_a_whole_last_record_without_its_newline_is_kept() -> None:
     data = _sample()
     scan = ser.scan(data[:-1])
     assert scan.damage is None and scan.needs_newline and len(scan.records) == 12
+
+
+def test_invalid_utf8_in_a_line_is_damage_not_a_crash(tmp_path: Path) -> None:
+    from kanta.errors import ReplayError
+    from kanta.history import read_history
+
+    data = _sample()
+    bad = data + b'{"ts":"2027-01-01T00:00:00Z","a":"\xa0"}\n'
+    scan = ser.scan(bad)
+    assert scan.damage is not None and scan.damage.byte_pos == len(data)
+    middle = data.replace(b'"a":"counter"', b'"a":"c\xa0unter"')
+    path = tmp_path / "x.kantadb"
+    path.write_bytes(middle)
+    with pytest.raises(ReplayError) as caught:
+        list(read_history(path).entries())
+    assert caught.value.line_number == 11

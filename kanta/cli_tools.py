@@ -1,0 +1,357 @@
+"""The `kanta` subcommands besides `log`: show, diff, blame, verify, stats, convert, demo."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+
+from . import cli_common
+from .cli_common import (
+    EXIT_OK,
+    EXIT_PARSE,
+    EXIT_USAGE,
+    CliError,
+    Walk,
+    open_history,
+    report_damage,
+    say,
+    style,
+    write_json,
+)
+from .diff import diff
+from .grep import PathPattern, key_text
+from .history import Entry, History
+from .logview import Style, edit_lines, edits, header, short, when
+from .maintenance import convert, verify
+from .ranges import parse_moment
+from .records import Change, Snapshot
+
+# -- show --------------------------------------------------------------------------------
+
+
+def add_show(commands: Any) -> None:
+    """Add `show FILE [--at rN|TIME]`."""
+    show = commands.add_parser("show", help="print the state at a revision or time as JSON")
+    show.add_argument("file", help="database file, or - for standard input")
+    show.add_argument(
+        "--at", metavar="rN|TIME", help="a revision (r7) or a time (2027-01-01T10:30, 2h ago)"
+    )
+    show.set_defaults(run=run_show)
+
+
+def run_show(options: argparse.Namespace) -> int:
+    """Write the state at the given point (the end of the file by default) to standard output."""
+    moment = parse_moment(options.at, cli_common.now()) if options.at is not None else None
+    history = open_history(options.file)
+    report_damage(history)
+    write_json("-", states_at(history, [(moment, options.at or "the end")])[0])
+    return EXIT_OK
+
+
+Point = tuple[int | datetime | None, str]
+"""A point in a history, and its name for messages: a revision, a time, or None (the end)."""
+
+
+def states_at(history: History, points: Sequence[Point]) -> list[Any]:
+    """Copies of the states at each point, found in one pass; CliError (exit 2) if one is absent.
+
+    The state at a time is the one after the last record stamped at or before it.
+    """
+    found: dict[int, Any] = {}
+    walk = Walk(history)
+    timed = any(isinstance(moment, datetime) for moment, _ in points)
+    for index, (moment, _) in enumerate(points):
+        if moment == 0 and _starts_empty(history):
+            found[index] = {}  # revision 0 is the empty state the file starts from
+    while len(found) < len(points) and walk.index < len(walk):
+        stamp = walk.peek().ts if timed else None
+        for index, (moment, name) in enumerate(points):
+            if index not in found and isinstance(moment, datetime) and stamp and stamp > moment:
+                found[index] = _reached(history, walk, name)
+        entry = walk.advance()
+        for index, (moment, _) in enumerate(points):
+            if index not in found and isinstance(moment, int) and entry.rev == moment:
+                found[index] = copy.deepcopy(entry.state)
+    for index, (moment, name) in enumerate(points):
+        if index not in found and isinstance(moment, int):
+            raise CliError(f"{name}: no such revision in {history.path}", EXIT_USAGE)
+        if index not in found:
+            found[index] = _reached(history, walk, name)
+    return [found[index] for index in range(len(points))]
+
+
+def _reached(history: History, walk: Walk, name: str) -> Any:
+    """A copy of the state the walk has reached (the empty one if it has not started)."""
+    if walk.index > 0:
+        return copy.deepcopy(walk.state)
+    if _starts_empty(history):
+        return {}
+    raise CliError(f"{name}: before {history.path} starts (with a snapshot)", EXIT_USAGE)
+
+
+def _starts_empty(history: History) -> bool:
+    # A rotated file starts with a snapshot, and does not hold the states before it.
+    records = history.scan.records
+    return not records or not records[0].is_snapshot
+
+
+# -- diff --------------------------------------------------------------------------------
+
+
+def add_diff(commands: Any) -> None:
+    """Add `diff FILE A B`."""
+    command = commands.add_parser("diff", help="what changed between two revisions (or times)")
+    command.add_argument("file", help="database file, or - for standard input")
+    command.add_argument("a", metavar="rA", help="the revision (or time) to compare from")
+    command.add_argument("b", metavar="rB", help="the revision (or time) to compare to")
+    command.set_defaults(run=run_diff)
+
+
+def run_diff(options: argparse.Namespace) -> int:
+    """Print the `path = value` lines that turn the state at A into the state at B."""
+    moment = cli_common.now()
+    points = [(parse_moment(text, moment), text) for text in (options.a, options.b)]
+    history = open_history(options.file)
+    report_damage(history)
+    before, after = states_at(history, points)
+    change = diff(before, after)
+    if change is None:
+        say(f"no changes from {options.a} to {options.b}")
+        return EXIT_OK
+    look = style()
+    say(f"from {options.a} to {options.b}:")
+    for edit in edits(change, before):
+        for line in edit_lines(edit, look):
+            say("  " + line)
+    return EXIT_OK
+
+
+# -- blame -------------------------------------------------------------------------------
+
+
+def add_blame(commands: Any) -> None:
+    """Add `blame FILE PATH`."""
+    blame = commands.add_parser("blame", help="every record that changed a path")
+    blame.add_argument("file", help="database file, or - for standard input")
+    blame.add_argument("path", help="dotted path from the root, wildcards allowed (users.*.email)")
+    blame.set_defaults(run=run_blame)
+
+
+def run_blame(options: argparse.Namespace) -> int:
+    """Print each record that changed a value the path names: when, who, what, old -> new."""
+    pattern = PathPattern.parse(options.path)
+    history = open_history(options.file)
+    look = style()
+    walk = Walk(history)
+    while walk.index < len(walk):
+        if history.scan.records[walk.index].is_snapshot:
+            walk.advance()
+            continue
+        record = walk.peek()
+        assert isinstance(record, Change)
+        touched = (tuple(key_text(key) for key in edit.path) for edit in edits(record.diff))
+        if not any(pattern.touches(path) for path in touched):
+            walk.advance()
+            continue
+        before = _values(pattern, walk.state)
+        entry = walk.advance()
+        _print_blame(entry, before, _values(pattern, entry.state), look)
+    report_damage(history)
+    return EXIT_OK
+
+
+def _values(pattern: PathPattern, state: Any) -> dict[tuple[str, ...], tuple[bytes, str]]:
+    # Encoded now, as the state changes in place under the next record.
+    return {
+        path: (msgspec.msgpack.encode(value), short(value))
+        for path, value in pattern.resolve(state).items()
+    }
+
+
+def _print_blame(
+    entry: Entry,
+    before: dict[tuple[str, ...], tuple[bytes, str]],
+    after: dict[tuple[str, ...], tuple[bytes, str]],
+    look: Style,
+) -> None:
+    absent = (b"", look("(absent)", "dim"))
+    lines = []
+    for path in dict.fromkeys([*before, *after]):
+        old, new = before.get(path, absent), after.get(path, absent)
+        if old[0] != new[0]:
+            lines.append(f"{'.'.join(path)}: {old[1]} -> {look(new[1], 'green')}")
+    if len(lines) == 1:
+        say(f"{header(entry, look)}  {lines[0]}")
+    elif lines:
+        say(header(entry, look))
+        for line in lines:
+            say("  " + line)
+
+
+# -- verify, stats, convert, demo --------------------------------------------------------
+
+
+def add_verify(commands: Any) -> None:
+    """Add `verify FILE`."""
+    command = commands.add_parser("verify", help="check every record (exit 10 if damaged)")
+    command.add_argument("file", help="database file")
+    command.set_defaults(run=run_verify)
+
+
+def run_verify(options: argparse.Namespace) -> int:
+    """Check every record; print each problem with its offset; exit 0 clean, 10 damaged."""
+    path = _existing(options.file)
+    report = verify(path)
+    for problem in sorted(report.problems, key=lambda p: p.byte_pos):
+        say(f"{report.path}: record {problem.position}, byte {problem.byte_pos}: {problem.message}")
+    if report.ok:
+        say(f"{report.path}: ok, {report.records} records")
+        return EXIT_OK
+    return EXIT_PARSE
+
+
+def add_stats(commands: Any) -> None:
+    """Add `stats FILE`."""
+    command = commands.add_parser("stats", help="records, revisions, sizes, time span, actions")
+    command.add_argument("file", help="database file, or - for standard input")
+    command.set_defaults(run=run_stats)
+
+
+def run_stats(options: argparse.Namespace) -> int:
+    """Print what a file holds: records, snapshots, revisions, sizes, time span, who did what."""
+    history = open_history(options.file)
+    for label, value in stats_lines(history, list(_rows(history))):
+        say(f"{label:<11}{value}")
+    report_damage(history)
+    return EXIT_OK
+
+
+class _Row(NamedTuple):
+    """What stats keeps of each record (not its diff or state: a big file has many)."""
+
+    snapshot: bool
+    ts: datetime
+    action: str
+    user: str
+    position: int
+    size: int
+    rev: int
+    version: int
+
+
+def _rows(history: History) -> Iterator[_Row]:
+    for entry in history.entries():
+        record = entry.record
+        action, user = ("", "") if isinstance(record, Snapshot) else (record.a, record.u or "")
+        yield _Row(
+            isinstance(record, Snapshot),
+            record.ts,
+            action or "-",
+            user or "-",
+            entry.position,
+            entry.size,
+            entry.rev,
+            entry.version,
+        )
+
+
+def stats_lines(history: History, rows: list[_Row]) -> list[tuple[str, str]]:
+    """The `label  value` lines of `kanta stats`."""
+    changes = [row for row in rows if not row.snapshot]
+    snapshots = [row for row in rows if row.snapshot]
+    lines = [
+        ("file", f"{history.path} ({history.serializer.name}, {_size(history.scan.good_end)})"),
+        (
+            "records",
+            f"{len(rows)}: {_plural(len(changes), 'change')}, "
+            f"{_plural(len(snapshots), 'snapshot')}",
+        ),
+    ]
+    if not rows:
+        return lines
+    largest = max(rows, key=lambda row: row.size)
+    first, last = rows[0].ts, rows[-1].ts
+    lines += [
+        ("revisions", f"r{rows[0].rev}..r{rows[-1].rev}"),
+        ("versions", ", ".join(f"v{v}" for v in sorted({row.version for row in rows}))),
+        ("time span", f"{when(first)} .. {when(last)} ({_duration(last - first)})"),
+        (
+            "sizes",
+            f"changes {_size(sum(row.size for row in changes))}, snapshots "
+            f"{_size(sum(row.size for row in snapshots))}, "
+            f"largest l{largest.position} {_size(largest.size)}",
+        ),
+        ("actions", _counts(Counter(row.action for row in changes))),
+        ("users", _counts(Counter(row.user for row in changes))),
+    ]
+    return lines
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counter.most_common())
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} kB"
+    return f"{count / 1024 / 1024:.1f} MB"
+
+
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{seconds} s"
+
+
+def add_convert(commands: Any) -> None:
+    """Add `convert FILE OUT --to json|msgpack`."""
+    command = commands.add_parser("convert", help="rewrite a file in the other format")
+    command.add_argument("file", help="database file")
+    command.add_argument("out", help="the new file (must not exist)")
+    command.add_argument("--to", required=True, choices=("json", "msgpack"), help="the format")
+    command.set_defaults(run=run_convert)
+
+
+def run_convert(options: argparse.Namespace) -> int:
+    """Write every record of FILE into OUT in the chosen format."""
+    count = convert(_existing(options.file), options.out, to=options.to)
+    say(f"wrote {count} records to {options.out} ({options.to})")
+    return EXIT_OK
+
+
+def add_demo(commands: Any) -> None:
+    """Add `demo [PATH]`."""
+    demo = commands.add_parser("demo", help="create a database, change it, reopen it, show it")
+    demo.add_argument("path", nargs="?", help="database file (default: a temporary one)")
+    demo.set_defaults(run=run_demo)
+
+
+def run_demo(options: argparse.Namespace) -> int:
+    """`kanta demo`: the whole life of a small database, printed."""
+    from .demo import run  # imported here: only the demo needs a database
+
+    return run(options.path)
+
+
+def _existing(name: str) -> Path:
+    if name == "-":
+        raise CliError("this command needs a file name, not standard input")
+    path = Path(name)
+    if not path.is_file():
+        raise CliError(f"{name}: no such file")
+    return path
