@@ -9,9 +9,8 @@ from pathlib import Path
 
 import msgspec
 
+from . import cli
 from .database import Kanta
-from .history import read_history
-from .logview import Style, entry_lines, use_colour
 
 
 class User(msgspec.Struct):
@@ -69,11 +68,9 @@ def _run(path: Path) -> int:
     path.unlink(missing_ok=True)
     asyncio.run(_first_run(path))
     final = asyncio.run(_second_run(path))
-    print("\nhistory (`kanta log FILE`):")
-    style = Style(use_colour(sys.stdout))
-    for entry in read_history(path).entries():
-        for line in entry_lines(entry, style):
-            print(line)
+    print(f"\nhistory (`kanta log {path}`, printed on stderr):", flush=True)
+    cli.main(["log", str(path)])
+    sys.stderr.flush()
     print("\nfinal state:")
     print(msgspec.json.format(msgspec.json.encode(final), indent=2).decode())
     return 0
