@@ -50,8 +50,12 @@ class History:
     serializer: Serializer
     scan: Scan
 
-    def entries(self) -> Iterator[Entry]:
-        """Fold the records from the start, yielding each with the state after it."""
+    def entries(self, *, strict: bool = False) -> Iterator[Entry]:
+        """Fold the records from the start, yielding each with the state after it.
+
+        A snapshot that disagrees with the replay before it is marked on its entry, or with
+        `strict` raised as a ReplayError naming the snapshot's position.
+        """
         fold = Fold(state={})
         snapshots = 0
         for index, raw in enumerate(self.scan.records):
@@ -62,6 +66,8 @@ class History:
                 snapshots += 1
                 if index > 0:
                     disagreement = snapshot_disagreement(before, rev_before, record)
+            if strict and disagreement is not None:
+                raise self.error_at(raw, disagreement)
             entry = Entry(raw, record, fold.rev, fold.version, snapshots, fold.state)
             entry.disagreement = disagreement
             yield entry

@@ -12,7 +12,7 @@ import pytest
 from compat_models import Data, DataV2
 from filetools import strip_seals
 
-from kanta import DatabaseError, FileLockError, Kanta, convert, recover, verify
+from kanta import DatabaseError, FileLockError, Kanta, ReplayError, convert, recover, verify
 from kanta.history import read_history
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
@@ -86,6 +86,9 @@ def test_a_snapshot_that_disagrees_with_the_replay_is_reported(tmp_path: Path) -
     assert problem.position == snapshot + 1
     assert problem.byte_pos == sum(len(line) for line in lines[:snapshot])
     assert "counter" in problem.message
+    with pytest.raises(ReplayError) as caught:
+        list(read_history(path).entries(strict=True))
+    assert (caught.value.line_number, caught.value.byte_pos) == (snapshot + 1, problem.byte_pos)
 
 
 def test_a_damaged_record_is_reported_with_its_offset(tmp_path: Path) -> None:
