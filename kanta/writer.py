@@ -70,10 +70,16 @@ class Writer:
                 return
             if self._inflight is None:
                 self._start_batch(sync)
-            assert self._inflight is not None
+            inflight = self._inflight
+            assert inflight is not None
+            if inflight.done():
+                # Finished, but its accounting callback has not run yet: awaiting a done
+                # future would not yield, so give the loop a turn instead of spinning.
+                await asyncio.sleep(0)
+                continue
             # Shielded: cancelling a flush must not cancel the accounting of a batch.
             with contextlib.suppress(DatabaseError):
-                await asyncio.shield(self._inflight)
+                await asyncio.shield(inflight)
 
     def _start_batch(self, sync: bool) -> None:
         batch, self._queue = self._queue, []
