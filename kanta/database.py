@@ -8,8 +8,8 @@ import contextlib
 import logging
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, Generic, TypeVar
@@ -17,7 +17,9 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from msgspec.structs import force_setattr
 
-from . import loading
+from . import loading, txlog
+from .callbacks import Callbacks, Context, run_validators
+from .decorators import Decorators
 from .errors import DatabaseError, DataIntegrityError
 from .formats import Serializer
 from .jsonlog import JsonSerializer
@@ -31,11 +33,7 @@ T = TypeVar("T")
 logger = logging.getLogger("kanta")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Kanta(Generic[T]):
+class Kanta(Decorators, Generic[T]):
     """A typed state kept in memory and persisted as an append-only, audited log."""
 
     def __init__(
@@ -58,7 +56,8 @@ class Kanta(Generic[T]):
         self.retention = timedelta(days=retention) if isinstance(retention, int) else retention
         self.ctx = SimpleNamespace()
         self.snapshot_policy = SnapshotPolicy()
-        self._clock: Callable[[], datetime] = _utc_now
+        self._callbacks = Callbacks(self._type)
+        self._reported_failure: DatabaseError | None = None
         self._version = 0
         self._rev = 0
         self._mtime: datetime | None = None
@@ -121,21 +120,24 @@ class Kanta(Generic[T]):
         try:
             loaded = await loading.load(self, file, create=create, readonly=readonly)
             self._start(file, loaded, readonly)
+            run_validators(self, None)
             if self._writer is not None and loaded.records_to_write:
                 await self._writer.flush()
         except BaseException:
             self._is_open = False
             if self._writer is not None:
+                await self._report_failure()
                 await self._writer.wait_idle()
                 self._writer.close()
                 self._writer = None
-            await asyncio.to_thread(file.close)
+            await asyncio.to_thread(_give_up, file, create)
             raise
         if not readonly:
             self._stopping = asyncio.Event()
             self._background = asyncio.create_task(
                 _flush_periodically(weakref.ref(self), self._stopping, self.flush_interval)
             )
+        await txlog.log_open(self, loaded)
 
     def _start(self, file: LogFile, loaded: loading.Loaded, readonly: bool) -> None:
         self._install(loaded.live)
@@ -185,7 +187,8 @@ class Kanta(Generic[T]):
     async def _stop_writer(self) -> DatabaseError | None:
         assert self._writer is not None and self._stopping is not None
         self._stopping.set()
-        if self._background is not None:
+        # A fatal_error handler running in the background task may close the database.
+        if self._background is not None and self._background is not asyncio.current_task():
             await self._background
         error = None
         try:
@@ -216,14 +219,26 @@ class Kanta(Generic[T]):
     async def _flush_queue(self) -> None:
         writer = self._writer
         assert writer is not None
-        await writer.flush()
-        # Decided on what is on disk now, so the log never outgrows the policy by more
-        # than one flush; a snapshot costs a second write, and only when one is due.
-        if self._snapshot_requested or self.snapshot_policy.due(
-            writer.replay_bytes, writer.state_bytes
-        ):
-            self._queue_snapshot()
+        try:
             await writer.flush()
+            # Decided on what is on disk now, so the log never outgrows the policy by more
+            # than one flush; a snapshot costs a second write, and only when one is due.
+            if self._snapshot_requested or self.snapshot_policy.due(
+                writer.replay_bytes, writer.state_bytes
+            ):
+                self._queue_snapshot()
+                await writer.flush()
+        except Exception:
+            await self._report_failure()
+            raise
+
+    async def _report_failure(self) -> None:
+        """Hand a failed write to the @db.fatal_error handlers, once per failure."""
+        error = self._writer.error if self._writer is not None else None
+        if error is None or error is self._reported_failure:
+            return  # no write failed, or this failure was already reported
+        self._reported_failure = error
+        await self._callbacks.run_all("fatal_error", Context(self, error=error))
 
     async def _background_flush(self) -> bool:
         """One periodic flush; False once writing has failed (the loop then stops)."""
@@ -257,12 +272,12 @@ class Kanta(Generic[T]):
         self._check_untouched()
         self._in_transaction = True
         try:
-            try:
-                yield self._data
-            except BaseException:
-                self._rollback()
-                raise
-            self._commit(action, user, mtime)
+            yield self._data
+            self._commit(action, user, mtime, extra, log, logdiff)
+        except BaseException as exc:
+            self._rollback()
+            txlog.log_abort(self, action, user, extra, exc, log)
+            raise
         finally:
             self._in_transaction = False
 
@@ -294,7 +309,16 @@ class Kanta(Generic[T]):
         if tree is not None:
             self._tracker.revert(tree, self._data)
 
-    def _commit(self, action: str, user: str | None, mtime: bool | datetime) -> None:
+    def _commit(
+        self,
+        action: str,
+        user: str | None,
+        mtime: bool | datetime,
+        extra: Any,
+        log: bool | logging.Logger,
+        logdiff: bool,
+    ) -> None:
+        """Record the change; whatever raises before `accept` leaves it to be rolled back."""
         tracker = self._tracker
         assert tracker is not None
         tree = tracker.changes(self._data)
@@ -303,15 +327,16 @@ class Kanta(Generic[T]):
         try:
             diff = render(tree, self._data, self._type, self._serializer)
         except UnstorableChange as exc:
-            tracker.revert(tree, self._data)
             raise DatabaseError(
                 f"the change cannot be stored, so it was rolled back: {exc}",
                 db_path=self._path,
                 action=action,
             ) from exc
+        run_validators(self, tree)
         now = self._clock()
         stamp = now if mtime is True else (mtime or None)
         record = Change(ts=now, a=action, v=self._version, u=user, m=stamp, diff=diff)
+        txlog.log_change(self, record, tree, extra=extra, log=log, diff=logdiff)
         tracker.accept(tree, self._data)
         self._queue(record)
         self._rev += 1
@@ -358,6 +383,15 @@ async def _flush_periodically(
         del db
         if not keep_going:
             return
+
+
+def _give_up(file: LogFile, create: bool) -> None:
+    """Release the file of a failed open; a new (empty) file it created goes away again."""
+    try:
+        if create and file.created and not file.readonly and file.still_ours():
+            file.path.unlink()  # before the lock goes, so nobody starts on it meanwhile
+    finally:
+        file.close()
 
 
 def _paths(tree: Tree, prefix: str = "") -> Iterator[str]:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .callbacks import Context
 from .diff import diff
 from .errors import DatabaseError, ReplayError
 from .formats import Serializer, serializer_for
 from .framing import Damage
 from .logfile import LogFile
 from .maintenance import save_cut
-from .callbacks import Context
 from .migrations import MigrationReport, code_version, load_migrations, plan, run
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .replay import replay
@@ -77,12 +77,13 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
     if scan.damage is not None and scan.damage.valid_after is not None:
         raise corruption_error(scan.damage, serializer, file.path)
     if scan.damage is not None and not readonly:
-        await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock)
+        # The clock is read here: a @db.clock callback runs on the event loop, not in a thread.
+        await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock())
     if not scan.records:
         # Nothing whole survived (a crash while the file was being created): start afresh.
         if readonly:
             raise DatabaseError("the database file holds no whole record", db_path=file.path)
-        return bootstrap(db, serializer)
+        return await bootstrap(db, serializer)
     if scan.needs_newline and not readonly:
         await asyncio.to_thread(file.append, b"\n")
     replayed = replay(serializer, scan.records, file.path)
@@ -214,9 +215,9 @@ def corruption_error(damage: Damage, serializer: Serializer, path: Path) -> Data
     )
 
 
-def _cut_tail(file: LogFile, data: bytes, damage: Damage, clock: Callable[[], datetime]) -> Path:
+def _cut_tail(file: LogFile, data: bytes, damage: Damage, now: datetime) -> Path:
     """Save the damaged tail beside the database, then truncate it away."""
-    side = save_cut(file, data, damage.byte_pos, clock())
+    side = save_cut(file, data, damage.byte_pos, now)
     logger.warning(
         "kanta: %s: %s at byte %d (record %d); cut %d bytes, saved in %s",
         file.path,

@@ -116,7 +116,7 @@ def _same_leaf(new: Any, old: Any) -> bool:
 
 
 _PLAIN = frozenset({str, int, bool, type(None), bytes})
-_form = msgspec.json.Encoder()
+_form = msgspec.json.Encoder(order="deterministic")  # dict order is no change
 
 
 def same_form(a: Any, b: Any) -> bool:

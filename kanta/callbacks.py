@@ -1,0 +1,366 @@
+"""Callbacks registered on a Kanta instance, and their arguments injected by annotation."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import logging
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, get_args, get_origin
+
+from .errors import DatabaseError, DataIntegrityError
+from .logevents import DictPrev, DictState, LogEvent, LogFmt, StateDicts
+from .migrations import MigrationReport
+from .tracker import REORDER, Tree
+from .tracker import _equal_with_nan as equal_with_nan
+
+logger = logging.getLogger("kanta")
+
+# What each kind of callback may ask for, beyond the data and the Kanta instance.
+SOURCES = {
+    "bootstrap": (),
+    "validate": (),
+    "fatal_error": ("error",),
+    "clock": (),
+    "logfmt": ("prev", "state"),
+    "logemit": ("event", "prev", "state"),
+    "logmigr": ("report",),
+}
+MAY_BE_ASYNC = frozenset({"bootstrap", "fatal_error", "logmigr"})
+_LABELS = {
+    "data": "the root type",
+    "kanta": "Kanta",
+    "error": "DatabaseError",
+    "report": "MigrationReport",
+    "event": "LogEvent",
+    "prev": "DictPrev",
+    "state": "DictState",
+}
+# A logfmt function's first two free positional parameters are the value and its path.
+_ROLES = {"logfmt": ("value", "path")}
+
+Formatter = Callable[[Any, str], "str | None"]
+
+
+@dataclass
+class Context:
+    """What callbacks of one occasion may be handed; the state dicts are built on demand."""
+
+    db: Any
+    error: BaseException | None = None
+    report: MigrationReport | None = None
+    event: LogEvent | None = None
+    states: StateDicts | None = None
+
+    def get(self, source: str) -> Any:
+        """The value for one injection source."""
+        if source == "data":
+            return self.db.data
+        if source == "kanta":
+            return self.db
+        if source in ("prev", "state"):
+            states = self.states
+            if states is None:
+                return None
+            return states.previous if source == "prev" else states.current
+        return getattr(self, source)
+
+
+class Callback:
+    """One registered function, with the source of each of its parameters."""
+
+    def __init__(self, fn: Callable[..., Any], kind: str, root_type: Any) -> None:
+        self.fn = fn
+        self.kind = kind
+        self.name = getattr(fn, "__qualname__", None) or repr(fn)
+        self.is_async = _is_async(fn)
+        if self.is_async and kind not in MAY_BE_ASYNC:
+            raise TypeError(
+                f"@db.{kind} callbacks must be synchronous (they run inside synchronous code), "
+                f"but {self.name} is async"
+            )
+        self.plan = list(_plan(fn, kind, root_type, self.name))
+
+    def __call__(self, ctx: Context, *roles: Any) -> Any:
+        """Call the function with its arguments; `roles` are the logfmt value and path."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for name, positional, source, default in self.plan:
+            if source is None:
+                value = default
+            elif source in ("value", "path"):
+                value = roles[0 if source == "value" else 1]
+            else:
+                value = ctx.get(source)
+            if positional:
+                args.append(value)
+            elif source is not None:
+                kwargs[name] = value
+        return self.fn(*args, **kwargs)
+
+    async def run(self, ctx: Context) -> Any:
+        """Call it and await the result if it is async."""
+        result = self(ctx)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def run_sync(self, ctx: Context) -> Any:
+        """Call a synchronous callback; a coroutine it returns is refused."""
+        result = self(ctx)
+        if inspect.iscoroutine(result):
+            result.close()
+            raise TypeError(f"@db.{self.kind} callback {self.name} returned a coroutine")
+        return result
+
+
+def _is_async(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    # A callable object: its __call__ decides.
+    return not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
+
+
+Step = tuple[str, bool, str | None, Any]  # name, passed positionally, source, default
+
+
+def _plan(fn: Callable[..., Any], kind: str, root_type: Any, name: str) -> Iterator[Step]:
+    """Where each parameter's argument comes from; TypeError for one that cannot be filled."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"@db.{kind}: cannot inspect the signature of {name}") from exc
+    hints = _hints(fn, root_type)
+    roles = list(_ROLES.get(kind, ()))
+    # A formatter's value is not the data, whatever its annotation.
+    common = ("kanta",) if roles else ("data", "kanta")
+    allowed = (*common, *SOURCES[kind])
+    for p in parameters:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        source = _source(hints.get(p.name, p.empty), root_type)
+        # Passed by keyword where possible, so skipped parameters do not shift the others.
+        positional = p.kind is p.POSITIONAL_ONLY
+        if source not in allowed and roles and p.kind is not p.KEYWORD_ONLY:
+            yield p.name, positional, roles.pop(0), None
+        elif source in allowed:
+            yield p.name, positional, source, None
+        elif p.default is not p.empty:
+            yield p.name, positional, None, p.default
+        else:
+            choices = ", ".join(_LABELS[s] for s in allowed)
+            raise TypeError(
+                f"@db.{kind} callback {name}: parameter {p.name!r} has neither a usable "
+                f"annotation nor a default (annotate it with one of: {choices})"
+            )
+
+
+def _hints(fn: Callable[..., Any], root_type: Any) -> dict[str, Any]:
+    """The parameters' annotations, string annotations resolved where possible."""
+    from .database import Kanta  # the database module imports this one
+
+    # Names the callback's own module may not see (a root type defined in a function).
+    localns = {
+        getattr(root_type, "__name__", "_"): root_type,
+        "Kanta": Kanta,
+        "DatabaseError": DatabaseError,
+        "MigrationReport": MigrationReport,
+        "LogEvent": LogEvent,
+        "DictPrev": DictPrev,
+        "DictState": DictState,
+    }
+    target: Any = getattr(fn, "func", fn)  # functools.partial
+    if not inspect.isroutine(target) and callable(target):
+        target = target.__call__
+    try:
+        return typing.get_type_hints(target, localns=localns, include_extras=True)
+    except Exception:  # an annotation that does not resolve: try each one on its own
+        namespace = {**getattr(inspect.unwrap(target), "__globals__", {}), **localns}
+        resolved = {}
+        for name, annotation in getattr(target, "__annotations__", {}).items():
+            try:
+                resolved[name] = (
+                    eval(annotation, namespace) if isinstance(annotation, str) else annotation
+                )
+            except Exception:
+                continue
+        return resolved
+
+
+def _source(annotation: Any, root_type: Any) -> str | None:
+    """The injection source an annotation asks for, or None."""
+    from .database import Kanta  # the database module imports this one
+
+    if get_origin(annotation) is Annotated:
+        base, *meta = get_args(annotation)
+        if base is dict and meta in (["prev"], ["state"]):
+            return str(meta[0])
+        annotation = base
+    base = get_origin(annotation) or annotation
+    if isinstance(base, type) and issubclass(base, Kanta):
+        return "kanta"
+    if base is LogEvent:
+        return "event"
+    if base is MigrationReport:
+        return "report"
+    if isinstance(base, type) and issubclass(base, BaseException):
+        return "error" if issubclass(DatabaseError, base) else None
+    if annotation is root_type or base is (get_origin(root_type) or root_type):
+        return "data"
+    return None
+
+
+@dataclass
+class BootstrapOptions:
+    """Action, user and mtime of the bootstrap record."""
+
+    action: str = "bootstrap"
+    user: str | None = None
+    mtime: bool | datetime = True
+
+
+class FormatterEntry:
+    """A `@db.logfmt` function or LogFmt class, with its path pattern."""
+
+    def __init__(self, fn: Any, path: str | None, root_type: Any) -> None:
+        self.pattern = path.split(".") if path is not None else None
+        self.name = getattr(fn, "__qualname__", repr(fn))
+        self.cls: type[LogFmt] | None = None
+        self.callback: Callback | None = None
+        if isinstance(fn, type) and issubclass(fn, LogFmt):
+            self.cls = fn
+            self.eager = fn.__init__ is not LogFmt.__init__ and _takes_two(fn)
+        else:
+            self.callback = Callback(fn, "logfmt", root_type)
+
+    def matches(self, path: str) -> bool:
+        """Whether `path` matches the pattern, element by element."""
+        if self.pattern is None:
+            return True
+        parts = path.split(".")
+        return len(parts) == len(self.pattern) and all(
+            map(fnmatch.fnmatchcase, parts, self.pattern)
+        )
+
+    def bind(self, ctx: Context) -> Formatter:
+        """The formatter for one event."""
+        if self.callback is not None:
+            callback = self.callback
+            return lambda value, path: callback(ctx, value, path)
+        assert self.cls is not None
+        states = ctx.states or StateDicts()
+        instance = self.cls(states.previous, states.current) if self.eager else self.cls()
+        instance._states = states
+        return instance.resolve
+
+
+def _takes_two(cls: type[LogFmt]) -> bool:
+    try:
+        inspect.signature(cls).bind(None, None)
+    except TypeError:
+        return False
+    return True
+
+
+class Callbacks:
+    """The callbacks of one database, per kind, in registration order."""
+
+    def __init__(self, root_type: Any) -> None:
+        self.root_type = root_type
+        self.by_kind: dict[str, list[Callback]] = {kind: [] for kind in SOURCES}
+        self.formatters: list[FormatterEntry] = []
+        self.bootstrap_options = BootstrapOptions()
+
+    def add(self, kind: str, fn: Any, *, path: str | None = None) -> None:
+        """Register `fn`; TypeError if its parameters cannot be filled or it may not be async."""
+        if not callable(fn):
+            raise TypeError(f"@db.{kind} needs a callable, not {fn!r}")
+        if kind == "logfmt":
+            self.formatters.append(FormatterEntry(fn, path, self.root_type))
+        else:
+            self.by_kind[kind].append(Callback(fn, kind, self.root_type))
+
+    def __getitem__(self, kind: str) -> list[Callback]:
+        return self.by_kind[kind]
+
+    async def run(self, kind: str, ctx: Context) -> None:
+        """Run every callback of `kind` in order; the first failure propagates."""
+        for callback in self.by_kind[kind]:
+            await callback.run(ctx)
+
+    async def run_all(self, kind: str, ctx: Context) -> None:
+        """Run every callback of `kind`; a failing one is logged and the next still runs."""
+        for callback in self.by_kind[kind]:
+            try:
+                await callback.run(ctx)
+            except Exception:
+                logger.exception("kanta: @db.%s callback %s failed", kind, callback.name)
+
+    def validate(self, ctx: Context) -> None:
+        """Run the validators in order; the first failure propagates."""
+        for callback in self.by_kind["validate"]:
+            callback.run_sync(ctx)
+
+    def emit(self, ctx: Context) -> bool:
+        """Hand the event to the logemit callbacks: False once one has handled it."""
+        for callback in self.by_kind["logemit"]:
+            try:
+                if not callback.run_sync(ctx):
+                    return False
+            except Exception:  # a broken handler must not lose the event
+                logger.exception("kanta: @db.logemit callback %s failed", callback.name)
+        return True
+
+
+def run_validators(db: Any, rendered: Tree | None) -> None:
+    """Run the validators on `db.data`; one that changed the data is a DataIntegrityError.
+
+    `rendered` is the transaction's change tree after `render` (None at open, where
+    nothing may change at all): what is about to be written must still be what is live.
+    """
+    callbacks: Callbacks = db._callbacks
+    if not callbacks["validate"]:
+        return
+    callbacks.validate(Context(db))
+    after = db._tracker.changes(db.data)
+    unchanged = after is None if rendered is None else same_change(rendered, after, db.data)
+    if unchanged:
+        return
+    names = ", ".join(callback.name for callback in callbacks["validate"])
+    raise DataIntegrityError(
+        f"a @db.validate callback ({names}) changed the data; validators must only check "
+        "it, so the change was rolled back",
+        db_path=db.filename,
+    )
+
+
+def same_change(rendered: Tree, after: Tree | None, live: Any) -> bool:
+    """Whether the live state still holds exactly the change `render` encoded.
+
+    `rendered` is a change tree after `tracker.render` (each assigned value replaced by
+    `(operation, read-back copy)`); `after` is the tree computed again after the
+    validators ran. Both must name the same paths, with the same values.
+    """
+    if after is None or rendered.keys() != after.keys():
+        return False
+    for key, op in rendered.items():
+        if key is REORDER:
+            continue
+        again = after[key]
+        if type(op) is dict:
+            if type(again) is not dict or not same_change(op, again, _child(live, key)):
+                return False
+        elif type(op) is tuple:
+            value = _child(live, key)
+            if again != op[0] or not (value == op[1] or equal_with_nan(value, op[1])):
+                return False
+        elif again != op:
+            return False
+    return True
+
+
+def _child(container: Any, key: Any) -> Any:
+    return container[key] if isinstance(container, dict) else getattr(container, key)

@@ -1,0 +1,412 @@
+"""The transaction log: one event per change, handed to `@db.logemit` and then to logging.
+
+Nothing here costs more than the change itself unless someone asks: events are built only
+when a logger would emit them or a logemit callback exists, the diff lines come from the
+change (never from the whole state), and the whole-state dicts are built on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .callbacks import Context, FormatterEntry
+from .diff import unescape_key
+from .formats import Serializer
+from .logevents import LOGGER_NAMES, KantaHandler, LogEvent, StateDicts, use_colour
+from .records import Change
+from .tracker import REORDER, Tree
+
+if TYPE_CHECKING:
+    from .database import Kanta
+    from .loading import Loaded
+
+TRANSACTION = logging.getLogger(LOGGER_NAMES["transaction"])
+BOOTSTRAP = logging.getLogger(LOGGER_NAMES["bootstrap"])
+MIGRATION = logging.getLogger(LOGGER_NAMES["migration"])
+logger = logging.getLogger("kanta")
+
+Entry = tuple[tuple[Any, ...], Any, bool]  # path, new value (builtin form), deleted
+_CODES = {"bold": "1;34", "dim": "2", "green": "32", "red": "31", "cyan": "36", "grey": "90"}
+
+
+# -- what happened ------------------------------------------------------------------------
+
+
+def log_change(
+    db: Kanta[Any],
+    record: Change,
+    tree: Tree,
+    *,
+    extra: Any,
+    log: bool | logging.Logger,
+    diff: bool,
+) -> None:
+    """Log a committed transaction; call it before the tracker accepts `tree` (the shadow
+    is still the previous state then)."""
+    target = _target(log)
+    if target is None or not _wanted(db, target, logging.INFO):
+        return
+    serializer, tracker = db.serializer, db._tracker
+    assert tracker is not None
+    entries = list(_tree_entries(tree, serializer))
+    states = StateDicts(
+        lambda: serializer.to_state(tracker.shadow), lambda: serializer.to_state(db.data)
+    )
+    event = _change_event(db, record, target, extra=extra, states=states, show_diff=diff)
+    dispatch(db, event, entries, target.getChild("diff"))
+
+
+def log_abort(
+    db: Kanta[Any],
+    action: str,
+    user: str | None,
+    extra: Any,
+    error: BaseException,
+    log: bool | logging.Logger,
+) -> None:
+    """Log a transaction that was rolled back, at WARNING."""
+    target = _target(log)
+    if target is None or not _wanted(db, target, logging.WARNING):
+        return
+    event = LogEvent(
+        kind="aborted",
+        logger=target,
+        level=logging.WARNING,
+        kanta=db,
+        action=action,
+        user=user,
+        extra=extra,
+        error=error,
+        show_diff=False,
+        filename=str(db.filename),
+    )
+    dispatch(db, event, [], None)
+
+
+async def log_open(db: Kanta[Any], loaded: Loaded) -> None:
+    """Log what opening did: a new file and its bootstrap record, or the migrations run."""
+    if loaded.created:
+        _announce(db, BOOTSTRAP, "created")
+        for record in loaded.changes:
+            # A new state: each top-level field is one assignment.
+            states = StateDicts(dict, _current(db))
+            _log_record(db, record, BOOTSTRAP, states, lambda diff: list(_assignments(diff)))
+        return
+    report = loaded.report
+    if report is not None and db._callbacks["logmigr"]:
+        # The application logs migrations itself.
+        await db._callbacks.run_all("logmigr", Context(db, report=report))
+        return
+    if report is not None:
+        described = [_describe(info.name, info.description) for info in report.applied]
+        versions = {"from_version": report.original, "to_version": report.version}
+        _announce(db, MIGRATION, "migrated", migrations=described, **versions)
+    for record in loaded.changes:
+        states = StateDicts(None, _current(db))
+        _log_record(db, record, MIGRATION, states, lambda diff: list(_diff_entries(diff, ())))
+
+
+def _announce(db: Kanta[Any], target: logging.Logger, kind: str, **fields: Any) -> None:
+    if _wanted(db, target, logging.INFO):
+        event = LogEvent(kind=kind, logger=target, kanta=db, filename=str(db.filename), **fields)
+        dispatch(db, event, [], None)
+
+
+def _log_record(
+    db: Kanta[Any],
+    record: Change,
+    target: logging.Logger,
+    states: StateDicts,
+    entries_of: Callable[[Any], list[Entry]],
+) -> None:
+    if _wanted(db, target, logging.INFO):
+        event = _change_event(db, record, target, states=states)
+        dispatch(db, event, entries_of(event.diff), None)
+
+
+def _describe(name: str, description: str) -> str:
+    return f"{name} ({description.rstrip('.')})" if description else name
+
+
+def _change_event(
+    db: Kanta[Any], record: Change, target: logging.Logger, **fields: Any
+) -> LogEvent:
+    return LogEvent(
+        kind="change",
+        logger=target,
+        kanta=db,
+        action=record.a,
+        user=record.u,
+        diff=_plain(record.diff, db.serializer),
+        filename=str(db.filename),
+        **fields,
+    )
+
+
+def _target(log: bool | logging.Logger) -> logging.Logger | None:
+    if isinstance(log, logging.Logger):
+        return log
+    return TRANSACTION if log else None
+
+
+def _wanted(db: Kanta[Any], target: logging.Logger, level: int) -> bool:
+    """Whether anyone would see an event: a logemit callback, or an enabled logger."""
+    return bool(db._callbacks["logemit"]) or target.isEnabledFor(level)
+
+
+def _current(db: Kanta[Any]) -> Callable[[], Any]:
+    return lambda: db.serializer.to_state(db.data)
+
+
+# -- handing it on ------------------------------------------------------------------------
+
+
+def dispatch(
+    db: Kanta[Any], event: LogEvent, entries: list[Entry], diff_logger: logging.Logger | None
+) -> None:
+    """Offer the event to the logemit callbacks, then (unless one handled it) to logging.
+
+    With a `diff_logger`, the diff lines go out on it and the header alone on the event's
+    logger when the diff logger is switched off; without one, both go on the event's logger.
+    """
+    formats = Formats(db, event.states)
+    event._render = lambda: render(event, entries, formats, Style(False), event.show_diff)
+    try:
+        if not db._callbacks.emit(Context(db, event=event, states=event.states)):
+            return
+        target = event.logger
+        if target is None or not target.isEnabledFor(event.level):
+            return
+        with_diff = event.show_diff and bool(entries)
+        if with_diff and diff_logger is not None:
+            if diff_logger.isEnabledFor(event.level):
+                target = diff_logger
+            else:
+                with_diff = False
+        text = render(event, entries, formats, Style(_colour(target, event.level)), with_diff)
+        target.log(event.level, text)
+    finally:
+        event.states.seal()
+
+
+def _colour(target: logging.Logger, level: int) -> bool:
+    """ANSI colour only when every handler the record reaches writes to a terminal."""
+    streams = []
+    for handler in _handlers(target):
+        if isinstance(handler, logging.NullHandler) or handler.level > level:
+            continue
+        if not isinstance(handler, logging.StreamHandler):
+            return use_colour(None)  # FORCE_COLOR still forces it
+        streams.append(sys.stderr if isinstance(handler, KantaHandler) else handler.stream)
+    return all(use_colour(stream) for stream in streams or [sys.stderr])
+
+
+def _handlers(target: logging.Logger) -> Iterator[logging.Handler]:
+    current: logging.Logger | None = target
+    while current is not None:
+        yield from current.handlers
+        if not current.propagate:
+            return
+        current = current.parent
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+
+class Style:
+    """Wraps text in ANSI codes, or leaves it plain."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, name: str) -> str:
+        """`text` in the named style."""
+        return f"\x1b[{_CODES[name]}m{text}\x1b[0m" if self.colour else text
+
+
+class Formats:
+    """The `@db.logfmt` formatters for one event, bound on first use."""
+
+    def __init__(self, db: Kanta[Any], states: StateDicts) -> None:
+        self._entries: list[FormatterEntry] = db._callbacks.formatters
+        self._ctx = Context(db, states=states)
+        self._bound: dict[int, Callable[[Any, str], str | None]] = {}
+        self._broken: set[int] = set()
+
+    def text(self, value: Any, path: str) -> str | None:
+        """The first formatter's text for `value` at `path`, or None."""
+        for index, entry in enumerate(self._entries):
+            if index in self._broken or not entry.matches(path):
+                continue
+            try:
+                bound = self._bound.get(index)
+                if bound is None:
+                    bound = self._bound[index] = entry.bind(self._ctx)
+                result = bound(value, path)
+            except Exception:
+                # One broken formatter must not lose the log line; it sits out this event.
+                logger.exception("kanta: @db.logfmt callback %s failed at %r", entry.name, path)
+                self._broken.add(index)
+                continue
+            if result is not None:
+                return str(result)
+        return None
+
+
+def render(
+    event: LogEvent, entries: list[Entry], formats: Formats, style: Style, with_diff: bool
+) -> str:
+    """The log text of an event: its header, then (if wanted) one line per changed path."""
+    head = header(event, formats, style)
+    lines = diff_lines(entries, formats, style) if with_diff else []
+    if len(lines) == 1 and "\n" not in lines[0]:
+        return f"{head}  {lines[0]}"
+    return "\n".join([head, *("  " + line.replace("\n", "\n  ") for line in lines)])
+
+
+def header(event: LogEvent, formats: Formats, style: Style) -> str:
+    """`ACTION [EXTRA] by USER`, or what a file event says."""
+    if event.kind == "created":
+        return f"{style(str(event.filename), 'bold')} created"
+    if event.kind == "migrated":
+        versions = f"v{event.from_version} -> v{event.to_version}"
+        return f"{style(str(event.filename), 'bold')} migrated {versions}: " + ", ".join(
+            event.migrations
+        )
+    text = style(event.action or "-", "bold")
+    if event.extra is not None:
+        text += " " + style(str(event.extra), "grey")
+    if event.user is not None:
+        user = formats.text(event.user, "$user") or str(event.user)
+        text += " by " + style(user, "cyan")
+    if event.kind == "aborted":
+        text += f" transaction aborted: {event.error}"
+    return text
+
+
+def diff_lines(entries: list[Entry], formats: Formats, style: Style) -> list[str]:
+    """Aligned `path = value` lines; a deleted path is marked ✗, a new mapping is a block."""
+    paths = [_path(parts, formats, style) for parts, _, _ in entries]
+    width = max((size for _, size in paths), default=0)
+    lines = []
+    for (path, size), (parts, value, deleted) in zip(paths, entries, strict=True):
+        if deleted:
+            lines.append(f"{path} {style('✗', 'red')}")
+            continue
+        dotted = _dotted(parts)
+        pad = " " * (width - size)
+        custom = formats.text(value, dotted)
+        if custom is None and isinstance(value, dict) and value:
+            lines.append(f"{path}{pad} {style('=', 'grey')}\n" + _block(value, dotted, formats))
+        else:
+            shown = custom if custom is not None else show(value, dotted, formats)
+            lines.append(f"{path}{pad} {style('=', 'grey')} {shown}")
+    return lines
+
+
+def _path(parts: tuple[Any, ...], formats: Formats, style: Style) -> tuple[str, int]:
+    """A path with each element formatted, and its printed width."""
+    names = [_key(key, _dotted(parts[: i + 1]), formats) for i, key in enumerate(parts)]
+    text = ".".join(names) or "."
+    if len(names) > 1:
+        styled = style(".".join(names[:-1]) + ".", "grey") + style(names[-1], "green")
+    else:
+        styled = style(text, "green")
+    return styled, len(text)
+
+
+def _block(value: dict[Any, Any], path: str, formats: Formats) -> str:
+    labels = [_key(key, f"{path}.{key}", formats) + ":" for key in value]
+    width = max(map(len, labels)) + 1
+    return "\n".join(
+        f"  {label:<{width}}{show(item, f'{path}.{key}', formats)}"
+        for label, (key, item) in zip(labels, value.items(), strict=True)
+    )
+
+
+def show(value: Any, path: str, formats: Formats) -> str:
+    """A value in a compact flow style, each part through the formatters."""
+    custom = formats.text(value, path)
+    if custom is not None:
+        return custom
+    if isinstance(value, dict):
+        items = (
+            f"{_key(key, f'{path}.{key}', formats)}: {show(item, f'{path}.{key}', formats)}"
+            for key, item in value.items()
+        )
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return (
+            "["
+            + ", ".join(show(item, f"{path}.{i}", formats) for i, item in enumerate(value))
+            + "]"
+        )
+    if isinstance(value, str):
+        return value if value else '""'
+    text = msgspec.json.encode(value).decode()
+    return text[1:-1] if text.startswith('"') else text  # datetimes, bytes, UUIDs unquoted
+
+
+def _key(key: Any, path: str, formats: Formats) -> str:
+    return formats.text(key, path) or str(key)
+
+
+def _dotted(parts: tuple[Any, ...]) -> str:
+    return ".".join(map(str, parts))
+
+
+# -- from changes to entries ----------------------------------------------------------------
+
+
+def _tree_entries(
+    tree: Tree, serializer: Serializer, parts: tuple[Any, ...] = ()
+) -> Iterator[Entry]:
+    """The paths of a rendered change tree, with the new values in their on-disk form."""
+    for key, op in tree.items():
+        if key is REORDER:
+            continue
+        path = (*parts, key)
+        if type(op) is dict:
+            yield from _tree_entries(op, serializer, path)
+        elif type(op) is tuple:
+            # The read-back copy `render` left there: built anew, so later changes to the
+            # live state cannot alter what this event shows.
+            yield path, serializer.to_state(op[1]), False
+        else:
+            yield path, None, True
+
+
+def _assignments(state: Any) -> Iterator[Entry]:
+    for key, value in state.items():
+        yield (unescape_key(key),), value, False
+
+
+def _diff_entries(diff: Any, parts: tuple[Any, ...]) -> Iterator[Entry]:
+    """The paths of an on-disk diff (where a new mapping reads as nested changes)."""
+    if not isinstance(diff, dict) or "$replace" in diff:
+        yield parts, diff["$replace"] if isinstance(diff, dict) else diff, False
+        return
+    for key in diff.get("$delete", []):
+        yield (*parts, unescape_key(key)), None, True
+    for key, value in diff.items():
+        if isinstance(key, str) and key.startswith("$") and not key.startswith("$$"):
+            continue  # an operator
+        path = (*parts, unescape_key(key))
+        if isinstance(value, dict) and value:
+            yield from _diff_entries(value, path)
+        else:
+            yield path, value, False
+
+
+def _plain(value: Any, serializer: Serializer) -> Any:
+    """A diff with its pre-encoded (msgspec.Raw) parts decoded."""
+    if isinstance(value, msgspec.Raw):
+        return serializer.decode_value(bytes(value), Any)
+    if isinstance(value, dict):
+        return {key: _plain(item, serializer) for key, item in value.items()}
+    return value

@@ -1,0 +1,488 @@
+"""Tests for the transaction log: what is logged where, its text and colours, logemit, logfmt."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import msgspec
+import pytest
+
+import kanta.txlog
+from kanta import (
+    DictPrev,
+    DictState,
+    Kanta,
+    LogEvent,
+    LogFmt,
+    configure_logging,
+)
+from kanta.jsonlog import JsonSerializer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NAMES = [
+    "kanta",
+    "kanta.transaction",
+    "kanta.transaction.diff",
+    "kanta.bootstrap",
+    "kanta.migration",
+]
+
+
+class User(msgspec.Struct):
+    name: str = ""
+    email: str | None = None
+    tags: list[str] = []
+
+
+class Data(msgspec.Struct):
+    users: dict[str, User] = {}
+    groups: dict[str, list[str]] = {}
+    counter: int = 0
+
+
+class TTY(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def clean_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Restore kanta's loggers after each test; no colour settings from the environment."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    saved = {
+        name: (log.level, log.disabled, log.propagate, list(log.handlers))
+        for name in NAMES
+        for log in [logging.getLogger(name)]
+    }
+    yield
+    for name, (level, disabled, propagate, handlers) in saved.items():
+        log = logging.getLogger(name)
+        log.setLevel(level)
+        log.disabled, log.propagate, log.handlers[:] = disabled, propagate, handlers
+
+
+def capture(stream: io.StringIO | None = None, name: str = "kanta") -> io.StringIO:
+    """Send the records of logger `name` (INFO and up) to a stream, message only."""
+    stream = stream if stream is not None else io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s|%(levelname)s|%(message)s"))
+    log = logging.getLogger(name)
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return stream
+
+
+def entries(stream: io.StringIO, start: str = "") -> list[str]:
+    """The logged records (multi-line ones kept whole), from the first that starts with `start`."""
+    records: list[str] = []
+    for line in stream.getvalue().splitlines():
+        if "|" in line.split(" ")[0] or line.startswith("kanta"):
+            records.append(line)
+        elif records:
+            records[-1] += "\n" + line
+    index = next(i for i, record in enumerate(records) if start in record)
+    return records[index:]
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "db.kantadb"
+
+
+async def scenario(db: Kanta[Data]) -> None:
+    """Open, make three changes and a failed one, close."""
+    await db.open()
+    with db.transaction("add user", user="alice", extra="ticket 7") as data:
+        data.users["a"] = User(name="A", tags=["x", "y"])
+        data.counter = 1
+    with db.transaction("bump") as data:
+        data.counter = 2
+    with db.transaction("tidy") as data:
+        del data.users["a"]
+        data.groups["g"] = ["a"]
+    with pytest.raises(ValueError), db.transaction("broken", user="bob") as data:
+        data.counter = 99
+        raise ValueError("boom")
+    await db.close()
+
+
+# -- the text -----------------------------------------------------------------------------------
+
+
+async def test_plain_log_of_a_session(path: Path) -> None:
+    stream = capture()
+    await scenario(Kanta(path, Data()))
+    assert entries(stream, "kanta.transaction") == [
+        "kanta.transaction.diff|INFO|add user ticket 7 by alice\n"
+        "  users.a =\n"
+        "    name:  A\n"
+        "    email: null\n"
+        "    tags:  [x, y]\n"
+        "  counter = 1",
+        "kanta.transaction.diff|INFO|bump  counter = 2",
+        "kanta.transaction.diff|INFO|tidy\n  users.a ✗\n  groups.g = [a]",
+        "kanta.transaction|WARNING|broken by bob transaction aborted: boom",
+    ]
+    assert "\x1b[" not in stream.getvalue()
+
+
+async def test_bootstrap_and_migrations_log_on_their_own_loggers(path: Path) -> None:
+    stream = capture()
+    async with Kanta(path, Data()) as db:
+        with db.transaction("set") as data:
+            data.counter = 5
+    module = ModuleType("kanta_test_txlog_migrations")
+
+    def migrate_v1(d: dict[str, Any]) -> None:
+        """Double the counter."""
+        d["counter"] *= 2
+
+    module.migrate_v1 = migrate_v1  # type: ignore[attr-defined]
+    async with Kanta(path, Data(), migrations=module):
+        pass
+    assert entries(stream) == [
+        f"kanta.bootstrap|INFO|{path} created",
+        "kanta.bootstrap|INFO|bootstrap\n  users   = {}\n  groups  = {}\n  counter = 0",
+        "kanta.transaction.diff|INFO|set  counter = 5",
+        f"kanta.migration|INFO|{path} migrated v0 -> v1: migrate_v1 (Double the counter)",
+        "kanta.migration|INFO|migrate:v1  counter = 10",
+    ]
+
+
+async def test_logdiff_false_logs_the_header_alone(path: Path) -> None:
+    stream = capture()
+    async with Kanta(path, Data()) as db:
+        with db.transaction("quiet", user="u", logdiff=False) as data:
+            data.counter = 1
+    assert entries(stream, "quiet") == ["kanta.transaction|INFO|quiet by u"]
+
+
+async def test_log_false_silences_changes_and_aborts(path: Path) -> None:
+    stream = capture()
+    async with Kanta(path, Data()) as db:
+        with db.transaction("silent", log=False) as data:
+            data.counter = 1
+        with pytest.raises(ValueError), db.transaction("silent abort", log=False) as data:
+            data.counter = 2
+            raise ValueError
+    assert "silent" not in stream.getvalue()
+
+
+async def test_log_may_name_another_logger(path: Path) -> None:
+    mine = capture(name="myapp.audit")
+    theirs = capture()
+    async with Kanta(path, Data()) as db:
+        with db.transaction("redirected") as data:
+            data.counter = 1
+        with db.transaction("short", logdiff=False, log=logging.getLogger("myapp.audit")) as data:
+            data.counter = 2
+        with db.transaction("moved", log=logging.getLogger("myapp.audit")) as data:
+            data.counter = 3
+    assert entries(mine) == [
+        "myapp.audit|INFO|short",
+        "myapp.audit.diff|INFO|moved  counter = 3",
+    ]
+    assert "moved" not in theirs.getvalue() and "redirected" in theirs.getvalue()
+
+
+async def test_configure_logging_switches_loggers(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(diff=False)
+    async with Kanta(path, Data()) as db:
+        with db.transaction("headline") as data:
+            data.counter = 1
+        configure_logging(transaction=False)
+        with db.transaction("hidden") as data:
+            data.counter = 2
+        configure_logging(bootstrap=False)
+        with db.transaction("full") as data:
+            data.counter = 3
+    err = capsys.readouterr().err
+    assert "created" in err and "bootstrap\n  users" in err
+    assert "headline\n" in err and "counter = 1" not in err
+    assert "hidden" not in err
+    assert "full  counter = 3" in err
+    assert logging.getLogger("kanta").propagate is False
+    configure_logging(skiproot=False)
+    assert logging.getLogger("kanta").propagate is True
+    assert not [
+        h for h in logging.getLogger("kanta").handlers if isinstance(h, logging.StreamHandler)
+    ]
+
+
+# -- colour -------------------------------------------------------------------------------------
+
+
+async def paint(path: Path, stream: io.StringIO) -> str:
+    capture(stream)
+    async with Kanta(path, Data()) as db:
+        with db.transaction("prep") as data:
+            data.groups["old"] = []
+        with db.transaction("paint", user="ann") as data:
+            del data.groups["old"]
+            data.counter = 4
+    return stream.getvalue()
+
+
+async def test_colour_on_a_terminal(path: Path) -> None:
+    text = await paint(path, TTY())
+    assert "\x1b[1;34mpaint\x1b[0m by \x1b[36mann\x1b[0m" in text
+    assert "\x1b[31m✗\x1b[0m" in text
+    assert "\x1b[32mcounter\x1b[0m" in text
+
+
+async def test_no_colour_when_not_a_terminal_or_no_color(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "\x1b[" not in await paint(path, io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in await paint(path.with_name("b.kantadb"), TTY())
+
+
+async def test_force_color_colours_any_stream(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert "\x1b[31m✗\x1b[0m" in await paint(path, io.StringIO())
+
+
+async def test_no_colour_when_one_handler_is_not_a_terminal(path: Path) -> None:
+    capture(io.StringIO())  # a second handler: a log file, say
+    assert "\x1b[" not in await paint(path, TTY())
+
+
+# -- logemit ------------------------------------------------------------------------------------
+
+
+async def test_logemit_sees_every_event_and_handles_or_passes_it_on(path: Path) -> None:
+    stream = capture()
+    db = Kanta(path, Data())
+    events: list[tuple[str, Any, Any, Any, Any, Any]] = []
+
+    @db.logemit
+    def collect(event: LogEvent) -> bool:
+        events.append(
+            (event.kind, event.action, event.user, event.extra, event.diff, event.current)
+        )
+        return event.action != "bump"  # handled here: not logged
+
+    await scenario(db)
+    kinds = [(kind, action) for kind, action, *_ in events]
+    assert kinds == [
+        ("created", None),
+        ("change", "bootstrap"),
+        ("change", "add user"),
+        ("change", "bump"),
+        ("change", "tidy"),
+        ("aborted", "broken"),
+    ]
+    add = events[2]
+    assert add[2:5] == (
+        "alice",
+        "ticket 7",
+        {"users": {"a": {"name": "A", "email": None, "tags": ["x", "y"]}}, "counter": 1},
+    )
+    assert add[5]["counter"] == 1
+    assert events[4][4] == {"users": {"$delete": ["a"]}, "groups": {"g": ["a"]}}
+    logged = stream.getvalue()
+    assert "add user" in logged and "tidy" in logged and "bump" not in logged
+
+
+async def test_the_first_logemit_that_handles_an_event_ends_it(path: Path) -> None:
+    stream = capture()
+    db = Kanta(path, Data())
+    calls: list[str] = []
+
+    @db.logemit
+    def first(event: LogEvent) -> bool:
+        calls.append("first")
+        return False
+
+    @db.logemit
+    def second(event: LogEvent) -> bool:
+        calls.append("second")
+        return True
+
+    async with db:
+        pass
+    assert calls == ["first", "first"]  # created, bootstrap
+    assert stream.getvalue() == ""
+
+
+async def test_event_states_are_built_only_when_asked(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture()
+    built: list[Any] = []
+    original = JsonSerializer.to_state
+
+    def spy(self: JsonSerializer, value: Any) -> Any:
+        if isinstance(value, Data):
+            built.append(value)
+        return original(self, value)
+
+    monkeypatch.setattr(JsonSerializer, "to_state", spy)
+    db = Kanta(path, Data(), flush_interval=3600)
+    kept: list[LogEvent] = []
+
+    @db.logfmt
+    def nothing(value: Any) -> None:
+        return None
+
+    @db.logemit
+    def keep(event: LogEvent) -> bool:
+        kept.append(event)
+        return True
+
+    await db.open()
+    built.clear()
+    with db.transaction("cheap") as data:
+        data.counter = 1
+    assert built == []  # logged, formatted and emitted without the whole state
+    assert kept[-1].previous is None  # too late: the event was handled already
+
+    @db.logemit
+    def wants_previous(event: LogEvent, prev: DictPrev) -> bool:
+        assert event.previous is prev  # built once, shared
+        return True
+
+    with db.transaction("dear") as data:
+        data.counter = 2
+    assert len(built) == 1
+    assert kept[-1].previous is not None and kept[-1].previous["counter"] == 1
+    await db.close()
+
+
+async def test_nothing_is_built_when_nobody_listens(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logging.getLogger("kanta").setLevel(logging.WARNING)  # INFO records would be dropped
+    events: list[Any] = []
+    texts: list[Any] = []
+    dispatch, render = kanta.txlog.dispatch, kanta.txlog.render
+    monkeypatch.setattr(kanta.txlog, "dispatch", lambda *a: events.append(a) or dispatch(*a))
+    monkeypatch.setattr(kanta.txlog, "render", lambda *a: texts.append(a) or render(*a))
+    db = Kanta(path, Data())
+    async with db:
+        with db.transaction("unseen") as data:
+            data.counter = 1
+    assert events == [] and texts == []  # no event, let alone a text
+
+    @db.logemit
+    def pass_on(event: LogEvent) -> bool:
+        return True
+
+    async with db:
+        with db.transaction("passed on") as data:
+            data.counter = 2
+    assert [event.action for _, event, *_ in events] == ["passed on"]
+    assert texts == []  # the logger would drop it: no text
+
+
+# -- logfmt -------------------------------------------------------------------------------------
+
+
+async def test_logfmt_patterns_users_and_states(path: Path) -> None:
+    stream = capture()
+    db = Kanta(path, Data())
+    asked: list[str] = []
+
+    @db.logfmt(path="users.*")
+    def user_name(value: Any, path: str, state: DictState, prev: DictPrev) -> str | None:
+        asked.append(path)
+        users = {**prev["users"], **state["users"]}
+        return f"<{users[value]['name']}>" if value in users else None
+
+    @db.logfmt(path="groups.*.*")
+    def member(value: Any, state: DictState) -> str | None:
+        return f"@{state['users'][value]['name']}" if value in state["users"] else None
+
+    @db.logfmt(path="$user")
+    def who(value: Any) -> str:
+        return value.title()
+
+    @db.logfmt
+    def never_reached(value: Any, path: str) -> str | None:
+        return "WRONG" if path == "$user" else None
+
+    await db.open()
+    with db.transaction("add", user="alice smith") as data:
+        data.users["u1"] = User(name="Alice")
+        data.groups["admins"] = ["u1"]
+    with db.transaction("rename") as data:
+        data.users["u1"].email = "a@x"
+    await db.close()
+    assert entries(stream, "add")[:2] == [
+        "kanta.transaction.diff|INFO|add by Alice Smith\n"
+        "  users.<Alice> =\n"
+        "    name:  Alice\n"
+        "    email: null\n"
+        "    tags:  []\n"
+        "  groups.admins = [@Alice]",
+        "kanta.transaction.diff|INFO|rename  users.<Alice>.email = a@x",
+    ]
+    assert "users.u1" in asked and "users.u1.email" not in asked  # one element per `*`
+
+
+async def test_logfmt_classes_are_instantiated_per_event_with_lazy_states(path: Path) -> None:
+    stream = capture()
+    db = Kanta(path, Data())
+    instances: list[LogFmt] = []
+
+    class Counter(LogFmt):
+        def resolve(self, value: Any, path: str) -> str | None:
+            if self not in instances:
+                instances.append(self)
+            if isinstance(value, int) and self.prev and self.state is not None:
+                return f"{self.prev['counter']} -> {value}"
+            return None
+
+    class Eager(LogFmt):
+        def __init__(self, prev: dict[str, Any] | None, state: dict[str, Any] | None) -> None:
+            super().__init__(prev, state)
+            assert state is not None
+
+    db.logfmt(path="counter")(Counter)
+    db.logfmt(path="nothing")(Eager)
+    await db.open()
+    for n in (1, 2):
+        with db.transaction("count") as data:
+            data.counter = n
+    await db.close()
+    assert "count  counter = 0 -> 1" in stream.getvalue()
+    assert "count  counter = 1 -> 2" in stream.getvalue()
+    assert len(instances) == 3  # bootstrap, and one per transaction
+    assert "ERROR" not in stream.getvalue()
+
+
+# -- importing ----------------------------------------------------------------------------------
+
+
+def test_importing_kanta_changes_no_logging_setup() -> None:
+    code = (
+        "import logging, sys\n"
+        "root = list(logging.getLogger().handlers)\n"
+        "import kanta\n"
+        "assert logging.getLogger().handlers == root, 'root handlers changed'\n"
+        f"handlers = [h for n in {NAMES!r} for h in logging.getLogger(n).handlers]\n"
+        "assert all(type(h) is logging.NullHandler for h in handlers), handlers\n"
+        "assert logging.getLogger('kanta').propagate\n"
+        "logging.getLogger('kanta.transaction').warning('must not be printed')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
