@@ -10,6 +10,7 @@ import warnings
 import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, Generic, TypeVar
@@ -17,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from msgspec.structs import force_setattr
 
-from . import loading, txlog
+from . import loading, rotation, txlog
 from .callbacks import Callbacks, Context, run_validators
 from .decorators import Decorators
 from .errors import DatabaseError, DataIntegrityError
@@ -25,9 +26,10 @@ from .formats import Serializer
 from .jsonlog import JsonSerializer
 from .logfile import LogFile
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
+from .retention import window
 from .snapshots import SnapshotPolicy
 from .tracker import REORDER, Tracker, Tree, UnstorableChange, fresh_copy, render
-from .writer import Writer
+from .writer import DURABILITY, Durability, Writer
 
 T = TypeVar("T")
 logger = logging.getLogger("kanta")
@@ -46,6 +48,7 @@ class Kanta(Decorators, Generic[T]):
         serializer: Serializer | None = None,
         flush_interval: float = 0.1,
         retention: timedelta | int | None = None,
+        durability: Durability = "fsync",
     ) -> None:
         self._path = Path(filename)
         self._data = data
@@ -53,7 +56,10 @@ class Kanta(Decorators, Generic[T]):
         self._migrations = migrations
         self._serializer = serializer if serializer is not None else JsonSerializer()
         self.flush_interval = flush_interval
-        self.retention = timedelta(days=retention) if isinstance(retention, int) else retention
+        self.retention = window(retention)
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be one of {DURABILITY}, not {durability!r}")
+        self.durability: Durability = durability
         self.ctx = SimpleNamespace()
         self.snapshot_policy = SnapshotPolicy()
         self._callbacks = Callbacks(self._type)
@@ -119,7 +125,9 @@ class Kanta(Decorators, Generic[T]):
         file = await asyncio.to_thread(LogFile.open, self._path, create=create, readonly=readonly)
         try:
             loaded = await loading.load(self, file, create=create, readonly=readonly)
-            self._start(file, loaded, readonly)
+            assert loaded.file is not None
+            file = loaded.file  # a rotation at open replaces it
+            self._start(loaded, readonly)
             run_validators(self, None)
             if self._writer is not None and loaded.records_to_write:
                 await self._writer.flush()
@@ -139,9 +147,10 @@ class Kanta(Decorators, Generic[T]):
             )
         await txlog.log_open(self, loaded)
 
-    def _start(self, file: LogFile, loaded: loading.Loaded, readonly: bool) -> None:
+    def _start(self, loaded: loading.Loaded, readonly: bool) -> None:
         self._install(loaded.live)
-        self._file = file
+        assert loaded.file is not None
+        file = self._file = loaded.file
         self._readonly = readonly
         self._serializer = loaded.serializer
         self._version, self._rev, self._mtime = loaded.version, loaded.rev, loaded.mtime
@@ -192,7 +201,7 @@ class Kanta(Decorators, Generic[T]):
             await self._background
         error = None
         try:
-            await self._flush_queue()
+            await self._flush_queue(sync=self.durability != "none")
         except DatabaseError as exc:
             error = exc
         await self._writer.wait_idle()
@@ -208,26 +217,42 @@ class Kanta(Decorators, Generic[T]):
             )
 
     async def flush(self) -> None:
-        """Write everything queued so far and make it durable before returning."""
+        """Write everything queued so far; with durability "fsync", sync it too."""
         self._check_writable()
-        await self._flush_queue()
+        await self._flush_queue(sync=self.durability == "fsync")
+
+    async def rotate(self) -> Path | None:
+        """Move history older than the retention window beside the database, now.
+
+        Returns the rotated file, or None when there is no retention or nothing is old
+        enough. Runs in the writer's thread, between two batches, holding the lock.
+        """
+        self._check_writable()
+        if self.retention is None:
+            return None
+        await self._flush_queue(sync=self.durability != "none")
+        assert self._writer is not None
+        cutoff = self._clock() - self.retention
+        history = await self._writer.run(partial(rotation.rotate_writer_file, self._writer, cutoff))
+        self._file = self._writer.file
+        return history
 
     def request_snapshot(self) -> None:
         """Write a snapshot with the next flush (also the one `close()` does)."""
         self._snapshot_requested = True
 
-    async def _flush_queue(self) -> None:
+    async def _flush_queue(self, *, sync: bool) -> None:
         writer = self._writer
         assert writer is not None
         try:
-            await writer.flush()
+            await writer.flush(sync=sync)
             # Decided on what is on disk now, so the log never outgrows the policy by more
             # than one flush; a snapshot costs a second write, and only when one is due.
             if self._snapshot_requested or self.snapshot_policy.due(
                 writer.replay_bytes, writer.state_bytes
             ):
                 self._queue_snapshot()
-                await writer.flush()
+                await writer.flush(sync=sync)
         except Exception:
             await self._report_failure()
             raise
@@ -242,11 +267,13 @@ class Kanta(Decorators, Generic[T]):
 
     async def _background_flush(self) -> bool:
         """One periodic flush; False once writing has failed (the loop then stops)."""
-        assert self._writer is not None
-        if not (self._writer.pending or self._snapshot_requested):
+        writer = self._writer
+        assert writer is not None
+        sync = self.durability != "none"
+        if not (writer.pending or self._snapshot_requested or (sync and writer.unsynced)):
             return True
         try:
-            await self._flush_queue()
+            await self._flush_queue(sync=sync)
         except DatabaseError as exc:
             logger.error("kanta: background write to %s failed: %s", self._path, exc)
             return False

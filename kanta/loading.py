@@ -12,16 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from . import rotation
 from .callbacks import Context
 from .diff import diff
 from .errors import DatabaseError, ReplayError
 from .formats import Serializer, serializer_for
-from .framing import Damage
+from .framing import Damage, Scan
 from .logfile import LogFile
 from .maintenance import save_cut
 from .migrations import MigrationReport, code_version, load_migrations, plan, run
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .replay import replay
+from .sidefiles import drop_stale_temps
 
 if TYPE_CHECKING:
     from .database import Kanta
@@ -45,16 +47,23 @@ class Loaded:
     created: bool = False
     report: MigrationReport | None = None
     changes: list[Change] = field(default_factory=list)
+    file: LogFile | None = None  # the file opened, or the one a rotation replaced it with
 
 
 async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -> Loaded:
     """Read the file behind `db` and bring it to the code's schema."""
     data = await asyncio.to_thread(file.read_from, 0)
+    if not readonly:
+        await asyncio.to_thread(drop_stale_temps, file.path, file.ops)
     if not data:
         if readonly or not create:
             raise DatabaseError("the database file is empty", db_path=file.path)
-        return await bootstrap(db, serializer_for(data, db.serializer, file.path))
-    return await _load_existing(db, file, data, readonly)
+        loaded = await bootstrap(db, serializer_for(data, db.serializer, file.path))
+    else:
+        loaded = await _load_existing(db, file, data, readonly)
+    if loaded.file is None:
+        loaded.file = file
+    return loaded
 
 
 async def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
@@ -103,6 +112,9 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
     changes = [record for record in records if isinstance(record, Change)]
     if readonly:
         records = []
+    elif db.retention is not None:
+        # Last, once nothing else can fail: the state is the same before and after.
+        file = await _rotate_at_open(db, file, serializer, data, scan)
     return Loaded(
         serializer,
         live,
@@ -114,7 +126,18 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         records,
         report=report,
         changes=changes,
+        file=file,
     )
+
+
+async def _rotate_at_open(
+    db: Kanta[Any], file: LogFile, serializer: Serializer, data: bytes, scan: Scan
+) -> LogFile:
+    """Move history older than the retention window out; the file that holds the rest."""
+    assert db.retention is not None
+    cutoff = db._clock() - db.retention
+    done = await asyncio.to_thread(rotation.rotate, file, serializer, data, scan, cutoff)
+    return file if done is None else done.file
 
 
 def _migrate(

@@ -24,6 +24,7 @@ from .records import SNAPSHOT_META_FORMAT, Snapshot
 from .replay import Fold, apply_record, decode_record, last_snapshot_index
 from .retention import aged_out, is_rotated_name, rotated_names, rotation_order
 from .sidefiles import drop_stale_temps, list_beside, read_beside, remove, write_beside
+from .writer import Writer
 
 
 @dataclass
@@ -98,3 +99,17 @@ def _drop_stale_rotation(path: Path, data: bytes) -> None:
     newest = max(rotated, key=lambda p: rotation_order(p.name, path.stem, path.suffix))
     if data.startswith(read_beside(newest)):
         remove(newest)
+
+
+def rotate_writer_file(writer: Writer, cutoff: datetime) -> Path | None:
+    """Rotate the file a running writer holds (in its thread, between two batches)."""
+    data = writer.file.read_from(0)
+    scan = writer.serializer.scan(data)
+    done = rotate(writer.file, writer.serializer, data, scan, cutoff)
+    if done is None:
+        return None
+    writer.file = done.file
+    rebuilt = writer.serializer.scan(done.data)
+    writer.state_bytes = rebuilt.records[0].end - rebuilt.records[0].byte_pos
+    writer.replay_bytes = len(done.data) - rebuilt.records[0].end
+    return done.history

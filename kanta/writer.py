@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from .errors import DatabaseError
 from .formats import Serializer
@@ -20,6 +20,9 @@ from .logfile import LogFile
 from .records import Record, Snapshot
 
 T = TypeVar("T")
+
+Durability = Literal["fsync", "interval", "none"]
+DURABILITY: tuple[Durability, ...] = ("fsync", "interval", "none")
 
 
 class Writer:
@@ -47,6 +50,11 @@ class Writer:
         self._failed_in_worker = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanta-writer")
         self.error: DatabaseError | None = None
+
+    @property
+    def unsynced(self) -> bool:
+        """Whether records were written since the last sync."""
+        return self._written > self._synced
 
     @property
     def pending(self) -> int:

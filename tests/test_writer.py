@@ -113,3 +113,53 @@ async def test_flush_returns_only_when_the_batch_is_synced(
         await db.flush()
         size_when_flush_returned: Any = path.stat().st_size
         assert synced_sizes and synced_sizes[-1] == size_when_flush_returned
+
+
+@pytest.mark.parametrize(
+    ("durability", "after_flush", "after_close"),
+    [("fsync", 1, 1), ("interval", 0, 1), ("none", 0, 0)],
+)
+async def test_durability_modes_sync_when_they_promise(
+    durability: Any,
+    after_flush: int,
+    after_close: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "db.kantadb"
+    async with Kanta(path, Counter()):
+        pass  # created (and synced) before counting
+    syncs = _count_syncs(monkeypatch)
+    db = Kanta(path, Counter(), flush_interval=3600, durability=durability)
+    await db.open()
+    with db.transaction("inc") as data:
+        data.n += 1
+    size = path.stat().st_size
+    await db.flush()
+    assert path.stat().st_size > size  # written in every mode
+    assert len(syncs) == after_flush
+    await db.close()
+    assert len(syncs) == after_close
+
+
+async def test_the_interval_mode_syncs_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = _count_syncs(monkeypatch)
+    async with Kanta(tmp_path / "db.kantadb", Counter(), durability="interval") as db:
+        syncs.clear()
+        with db.transaction("inc") as data:
+            data.n += 1
+        await db.flush()
+        assert syncs == []
+        assert db._writer is not None
+        for _ in range(2000):  # the background flush runs every flush_interval (0.1 s)
+            if not db._writer.unsynced:
+                break
+            await asyncio.sleep(0.005)
+        assert len(syncs) == 1
+
+
+def test_an_unknown_durability_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="durability"):
+        Kanta(tmp_path / "db.kantadb", Counter(), durability="sometimes")  # type: ignore[arg-type]
