@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -141,3 +141,23 @@ async def test_we_read_what_kanta094_writes(fmt: str, tmp_path: Path, kanta094: 
     seen = _probe(kanta094, "read", str(path), "Data", fmt)
     assert seen["state"]["counter"] == theirs["state"]["counter"] + 1
     assert seen["rev"] == theirs["rev"] + 1
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_kanta094_reads_our_rotated_pair(fmt: str, tmp_path: Path, kanta094: str) -> None:
+    path = tmp_path / "ours.kantadb"
+    now = [datetime(2027, 1, 1, tzinfo=UTC)]
+    db = Kanta(path, Data(), serializer=_serializer(fmt), retention=timedelta(days=2))
+    db.clock(lambda: now[0])
+    async with db:
+        for day in range(6):
+            now[0] = datetime(2027, 1, 1 + day, tzinfo=UTC)
+            with db.transaction(f"day{day}") as d:
+                d.users[f"u{day}"] = User(name=str(day))
+                d.counter = day
+        history = await db.rotate()
+        ours = _seen(db)
+    assert history is not None
+    assert _probe(kanta094, "read", str(path), "Data", fmt) == ours
+    rotated = _probe(kanta094, "read", str(history), "Data", fmt)
+    assert rotated["state"]["counter"] == 3 and rotated["rev"] == 5
