@@ -26,6 +26,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     cli_tools.add_diff,
     cli_tools.add_blame,
     cli_tools.add_verify,
+    cli_tools.add_recover,
     cli_tools.add_stats,
     cli_tools.add_convert,
     cli_tools.add_demo,

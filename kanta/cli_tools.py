@@ -29,7 +29,7 @@ from .diff import diff
 from .grep import PathPattern, key_text
 from .history import Entry, History
 from .logview import Style, edit_lines, edits, header, short, when
-from .maintenance import convert, verify
+from .maintenance import convert, recover, verify
 from .ranges import parse_moment
 from .records import Change, Snapshot
 
@@ -215,6 +215,28 @@ def run_verify(options: argparse.Namespace) -> int:
         say(f"{report.path}: ok, {report.records} records")
         return EXIT_OK
     return EXIT_PARSE
+
+
+def add_recover(commands: Any) -> None:
+    """Add `recover FILE`."""
+    command = commands.add_parser(
+        "recover", help="cut a torn or corrupt file back to its last good record"
+    )
+    command.add_argument("file", help="database file (no writer may hold it)")
+    command.set_defaults(run=run_recover)
+
+
+def run_recover(options: argparse.Namespace) -> int:
+    """Cut the damage off, keeping the cut bytes in a side file; a clean file is untouched."""
+    report = recover(_existing(options.file))
+    if report.side_file is None:
+        say(f"{report.path}: clean, {report.kept} records, nothing to do")
+    else:
+        say(
+            f"{report.path}: kept {report.kept} records, cut {report.cut_bytes} bytes, "
+            f"saved in {report.side_file}"
+        )
+    return EXIT_OK
 
 
 def add_stats(commands: Any) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -585,3 +586,17 @@ def test_python_m_kanta_keeps_data_on_stdout_and_messages_on_stderr(tmp_path: Pa
     assert (missing.returncode, missing.stdout) == (1, b"")
     assert b"missing.kantadb: no such file" in missing.stderr
     assert _python_m_kanta(TYPES["json"], "-r", "l99", cwd=tmp_path).returncode == 2
+
+
+def test_recover_cuts_a_torn_tail_and_leaves_a_clean_file_alone(kanta: Any, tmp_path: Path) -> None:
+    path = tmp_path / "db.kantadb"
+    shutil.copy(COMPAT / "types.json.kantadb", path)
+    clean = kanta("recover", path)
+    assert clean.code == 0 and "nothing to do" in clean.err
+    data = path.read_bytes()
+    path.write_bytes(data + b'{"ts":"2027-01-0')
+    torn = kanta("recover", path)
+    assert torn.code == 0 and "cut 16 bytes" in torn.err
+    assert path.read_bytes() == data
+    (side,) = tmp_path.glob("db.kantadb.cut-*")
+    assert side.read_bytes() == b'{"ts":"2027-01-0'
