@@ -1,15 +1,14 @@
-"""The FastAPI example works end to end: state survives the app's restart."""
+"""The examples run: the FastAPI app keeps its state across a restart, migrations evolve."""
 
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
-from fastapi.testclient import TestClient
 
 
 def test_fastapi_app_persists_across_restarts(
@@ -29,3 +28,17 @@ def test_fastapi_app_persists_across_restarts(
         }
     lines = (tmp_path / "todos.kantadb").read_text().splitlines()
     assert [line.count('"u":"ann"') for line in lines] == [0, 1, 0]
+
+
+def test_the_migrations_example_runs_through_both_versions() -> None:
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    run = subprocess.run(
+        [sys.executable, "-m", "migrations_example"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "v2: Data(people=" in run.stdout and "email='ada@example.org'" in run.stdout
