@@ -14,15 +14,17 @@ import pytest
 def test_fastapi_app_persists_across_restarts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pytest.importorskip("httpx")
+    client_class = pytest.importorskip("fastapi.testclient").TestClient
     monkeypatch.chdir(tmp_path)
     module = importlib.import_module("examples.fastapi_app")
     module = importlib.reload(module)  # a fresh Kanta bound to this folder
-    with TestClient(module.app) as client:
+    with client_class(module.app) as client:
         created = client.post("/todos", params={"title": "write tests", "user": "ann"}).json()
         assert client.post(f"/todos/{created['id']}/done", params={"user": "bob"}).json()
         assert client.post("/todos/99/done").status_code == 404
     module = importlib.reload(module)  # the app restarts
-    with TestClient(module.app) as client:
+    with client_class(module.app) as client:
         assert client.get("/todos").json() == {
             created["id"]: {"title": "write tests", "done": True}
         }
