@@ -14,8 +14,8 @@ from typing import Annotated, Any, get_args, get_origin
 from .errors import DatabaseError, DataIntegrityError
 from .logevents import DictPrev, DictState, LogEvent, LogFmt, StateDicts
 from .migrations import MigrationReport
+from .render import equal_with_nan
 from .tracker import REORDER, Tree
-from .tracker import _equal_with_nan as equal_with_nan
 
 logger = logging.getLogger("kanta")
 

@@ -26,9 +26,10 @@ from .formats import Serializer
 from .jsonlog import JsonSerializer
 from .logfile import LogFile
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
+from .render import UnstorableChange, render
 from .retention import window
 from .snapshots import SnapshotPolicy
-from .tracker import REORDER, Tracker, Tree, UnstorableChange, fresh_copy, render
+from .tracker import REORDER, Tracker, Tree, fresh_copy
 from .writer import DURABILITY, Durability, Writer
 
 T = TypeVar("T")

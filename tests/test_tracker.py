@@ -36,6 +36,7 @@ import kanta.tracker as tracker_module
 from kanta.diff import diff, exactly_equal
 from kanta.jsonlog import JsonSerializer
 from kanta.patch import patch
+from kanta.render import UnstorableChange, render
 from kanta.tracker import (
     DELETE,
     REORDER,
@@ -43,10 +44,8 @@ from kanta.tracker import (
     SET,
     SMALL_DICT,
     Tracker,
-    UnstorableChange,
     clone,
     fresh_copy,
-    render,
 )
 
 ser = JsonSerializer()
