@@ -4,8 +4,9 @@ The tracker keeps a private copy (the shadow) of the committed state that never 
 mutable object with the live state. A commit compares the two: large dicts are compared
 with C-level `!=` over their values in one pass, and only the entries that differ are
 walked in Python, so the cost follows what changed, not a deep copy of everything. The
-result is a change tree keyed by native keys and attribute names; `render` turns it into
-the on-disk diff (`kanta.render`), `accept` brings the shadow up to date, `revert` restores the live state.
+result is a change tree keyed by native keys and attribute names; `kanta.render` turns it
+into the on-disk diff, `accept` brings the shadow up to date, `revert` restores the live
+state.
 """
 
 from __future__ import annotations
