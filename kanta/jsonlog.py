@@ -120,7 +120,8 @@ class JsonSerializer:
         # A crash can leave half a line, or blocks of zeros or garbage, after the last
         # whole record: everything after the last line that decodes is the damaged tail.
         damaged: RawRecord | None = None
-        while records and not self._decodes(records[-1]):
+        # Sealed lines were verified by the caller; only unsealed ones need decoding.
+        while records and not (looks_sealed(_line(records[-1])) or self._decodes(records[-1])):
             damaged = records.pop()
             needs_newline = False
         if damaged is None:

@@ -176,7 +176,12 @@ def decode_state(serializer: Serializer, state: Any, db: Kanta[Any], position: i
 
 def _normalise(serializer: Serializer, state: Any, live: Any) -> dict[Any, Any] | None:
     """The diff that re-encoding through the root type makes (new defaults, dropped fields)."""
-    change = diff(state, serializer.to_state(live))
+    canonical = serializer.to_state(live)
+    if canonical == state:
+        # The usual case, settled by one C-level comparison. Values that only compare
+        # equal (1 stored for a float field, 1.0) decode the same, so they are no change.
+        return None
+    change = diff(state, canonical)
     if change is None:
         return None
     return _drop_set_reorders(change, state, live, serializer.key_form)
