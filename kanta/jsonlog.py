@@ -34,10 +34,6 @@ class JsonSerializer:
     def __init__(self) -> None:
         self._tip = b""
 
-    def header(self) -> bytes:
-        """Bytes that start a new file (none: JSON logs have no header)."""
-        return b""
-
     def encode(self, record: Record, offset: int) -> bytes:
         """One record as a whole, sealed line; offset 0 starts a new chain (a new file)."""
         prefix = SNAPSHOT_PREFIX if isinstance(record, Snapshot) else b""

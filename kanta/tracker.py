@@ -61,11 +61,6 @@ def _kind(value: Any) -> int:
     return kind
 
 
-def _object_like(value: Any) -> bool:
-    """Whether a value is written as a JSON object (so a reader could take it for a diff)."""
-    return _kind(value) != _LEAF
-
-
 class Tracker:
     """Compares the live state with a private copy of the last committed state."""
 
