@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from pathlib import Path
 
@@ -107,3 +108,18 @@ async def test_a_read_only_open_ignores_a_torn_tail_and_changes_nothing(
     assert path.read_bytes() == torn
     assert not list(tmp_path.glob("*.cut-*"))
     assert detect(torn).scan(torn).damage is not None
+
+
+async def test_cutting_a_tail_logs_a_warning_with_the_offset_and_the_side_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "db.kantadb"
+    data = await asyncio.to_thread(_sample, path, "json")
+    path.write_bytes(data + b'{"ts":"20')
+    with caplog.at_level(logging.WARNING, logger="kanta"):
+        async with Kanta(path, Data()):
+            pass
+    (side,) = tmp_path.glob("*.cut-*")
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"at byte {len(data)}" in warning.getMessage()
+    assert str(side) in warning.getMessage()
