@@ -155,7 +155,10 @@ class Kanta(Decorators, Generic[T]):
         self._readonly = readonly
         self._serializer = loaded.serializer
         self._version, self._rev, self._mtime = loaded.version, loaded.rev, loaded.mtime
-        self._tracker = Tracker(fresh_copy(self._data, self._type))
+        shadow = loaded.shadow
+        if shadow is None:
+            shadow = fresh_copy(self._data, self._type)
+        self._tracker = Tracker(shadow)
         self._snapshot_requested = False
         self._is_open = True
         if not readonly:

@@ -48,6 +48,9 @@ class Loaded:
     report: MigrationReport | None = None
     changes: list[Change] = field(default_factory=list)
     file: LogFile | None = None  # the file opened, or the one a rotation replaced it with
+    # A copy of `live` sharing no mutable object with it, when loading could make one
+    # cheaply; otherwise the database makes one with `tracker.fresh_copy`.
+    shadow: Any = None
 
 
 async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -> Loaded:
