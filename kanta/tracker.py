@@ -2,8 +2,9 @@
 
 The tracker keeps a private copy (the shadow) of the committed state that never shares a
 mutable object with the live state. A commit compares the two: large dicts are compared
-with C-level `!=` over their values in one pass, and only the entries that differ are
-walked in Python, so the cost follows what changed, not a deep copy of everything. The
+with C-level `!=` over their (key, value) pairs in one pass, and only the entries that
+differ are walked in Python, so the cost follows what changed, not a deep copy of
+everything. `changes_at` compares only the paths a flat transaction declares. The
 result is a change tree keyed by native keys and attribute names; `kanta.render` turns it
 into the on-disk diff, `accept` brings the shadow up to date, `revert` restores the live
 state.
@@ -16,7 +17,7 @@ import datetime as dt
 import decimal
 import enum
 import uuid
-from itertools import compress, islice
+from itertools import compress, filterfalse, islice, repeat
 from operator import ne
 from typing import Any
 
@@ -143,24 +144,61 @@ def _diff_struct(live: Any, shadow: Any) -> Tree | None:
 
 
 def _diff_dict(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
-    count = len(shadow)
-    if count > SMALL_DICT and len(live) >= count:
-        old_keys = list(shadow)
-        if list(islice(live, count)) == old_keys:
-            return _diff_aligned(live, shadow, old_keys)
+    if len(shadow) > SMALL_DICT or len(live) > SMALL_DICT:
+        return _diff_large(live, shadow)
     return _diff_unaligned(live, shadow)
 
 
-def _diff_aligned(live: dict[Any, Any], shadow: dict[Any, Any], keys: list[Any]) -> Tree | None:
-    """Same keys in the same order, perhaps with new keys appended: one C-level pass."""
+def _diff_large(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
+    """One C-level `!=` pass over entries paired by position, when the keys line up."""
+    if len(live) >= len(shadow):
+        tree = _diff_paired(live, shadow)
+        if tree is not _UNPAIRED:
+            return tree if tree else None
+    return _diff_keyed(live, shadow)
+
+
+_UNPAIRED: Any = object()
+
+
+def _diff_paired(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree:
+    """The changes when the shadow's keys are the first keys of `live`, in order.
+
+    Comparing (key, value) pairs position by position finds changed values and keys out of
+    place in the same pass; `_UNPAIRED` when a key is out of place, empty when nothing
+    changed.
+    """
     tree: Tree = {}
-    for key in compress(keys, map(ne, live.values(), shadow.values())):
+    pairs = zip(live, shadow, strict=False)  # live may have new keys at the end
+    for key, old_key in compress(pairs, map(ne, live.items(), shadow.items())):
+        if key is not old_key and key != old_key:
+            return _UNPAIRED
         change = _diff_child(live[key], shadow[key])
         if change is not None:
             tree[key] = change
-    for key in islice(live, len(keys), None):
+    for key in islice(live, len(shadow), None):
         tree[key] = _new_entry(live[key])
-    return tree or None
+    return tree
+
+
+def _diff_keyed(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
+    """The changes when keys were removed or reordered: entries looked up by key.
+
+    Slower than pairing (lookups jump around memory), so the shadow then takes the live
+    order (REORDER) and the next commit pairs again.
+    """
+    tree: Tree = dict.fromkeys(filterfalse(live.__contains__, shadow), DELETE)
+    flagged = map(ne, live.values(), map(shadow.get, live, repeat(_MISSING)))
+    for key in compress(live, flagged):
+        old = shadow.get(key, _MISSING)
+        change = _new_entry(live[key]) if old is _MISSING else _diff_child(live[key], old)
+        if change is not None:
+            tree[key] = change
+    if not tree:
+        _reorder(shadow, live)
+        return None
+    tree[REORDER] = True
+    return tree
 
 
 def _diff_unaligned(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
