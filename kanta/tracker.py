@@ -153,26 +153,22 @@ def _diff_large(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
     """One C-level `!=` pass over entries paired by position, when the keys line up."""
     if len(live) >= len(shadow):
         tree = _diff_paired(live, shadow)
-        if tree is not _UNPAIRED:
-            return tree if tree else None
+        if tree is not None:
+            return tree or None
     return _diff_keyed(live, shadow)
 
 
-_UNPAIRED: Any = object()
-
-
-def _diff_paired(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree:
+def _diff_paired(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
     """The changes when the shadow's keys are the first keys of `live`, in order.
 
     Comparing (key, value) pairs position by position finds changed values and keys out of
-    place in the same pass; `_UNPAIRED` when a key is out of place, empty when nothing
-    changed.
+    place in the same pass; None when a key is out of place, empty when nothing changed.
     """
     tree: Tree = {}
     pairs = zip(live, shadow, strict=False)  # live may have new keys at the end
     for key, old_key in compress(pairs, map(ne, live.items(), shadow.items())):
         if key is not old_key and key != old_key:
-            return _UNPAIRED
+            return None
         change = _diff_child(live[key], shadow[key])
         if change is not None:
             tree[key] = change
