@@ -8,7 +8,7 @@ import contextlib
 import logging
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from msgspec.structs import force_setattr
 
-from . import loading, rotation, txlog
+from . import loading, rotation, strays, txlog
 from .callbacks import Callbacks, Context, run_validators
 from .decorators import Decorators
 from .errors import DatabaseError, DataIntegrityError
@@ -29,7 +29,8 @@ from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .render import UnstorableChange, render
 from .retention import window
 from .snapshots import SnapshotPolicy
-from .tracker import REORDER, Tracker, Tree, fresh_copy
+from .touches import Paths, changes_at, flat_paths
+from .tracker import Tracker, Tree, fresh_copy
 from .writer import DURABILITY, Durability, Writer
 
 T = TypeVar("T")
@@ -76,6 +77,9 @@ class Kanta(Decorators, Generic[T]):
         self._writer: Writer | None = None
         self._tracker: Tracker | None = None
         self._background: asyncio.Task[None] | None = None
+        self._audit: asyncio.Task[None] | None = None
+        self._audit_wanted = False
+        self._stray_error: DataIntegrityError | None = None
         self._stopping: asyncio.Event | None = None
 
     # -- properties -----------------------------------------------------------------------
@@ -184,8 +188,9 @@ class Kanta(Decorators, Generic[T]):
         """Flush everything queued, stop the writer and release the file (idempotent)."""
         if not self._is_open:
             return
+        stray = self._last_check() if self._writer is not None else None
         self._is_open = False
-        error: DatabaseError | None = None
+        error: DatabaseError | DataIntegrityError | None = None
         try:
             if self._writer is not None:
                 error = await self._stop_writer()
@@ -196,10 +201,42 @@ class Kanta(Decorators, Generic[T]):
             self._writer = None
         if error is not None:
             raise error
+        if stray is not None:
+            raise stray
+
+    def _last_check(self) -> DataIntegrityError | None:
+        """At close: a stray change still pending, or one made since the last transaction."""
+        if self._in_transaction:
+            return None  # closed from inside a transaction's block: it rolls back
+        try:
+            self.check()
+        except DataIntegrityError as exc:
+            return exc
+        return None
+
+    def check(self) -> None:
+        """Raise DataIntegrityError for changes no transaction recorded, undoing them.
+
+        Compares the whole state with what the log holds (one C-level pass); the background
+        audit does the same in slices once flat transactions are in use.
+        """
+        self._raise_stray()
+        assert self._tracker is not None
+        tree = self._tracker.changes(self._data)
+        if tree is not None:
+            raise strays.undo(self, tree, "found by a check")
+
+    def _raise_stray(self) -> None:
+        error, self._stray_error = self._stray_error, None
+        if error is not None:
+            raise error
 
     async def _stop_writer(self) -> DatabaseError | None:
         assert self._writer is not None and self._stopping is not None
         self._stopping.set()
+        if self._audit is not None and self._audit is not asyncio.current_task():
+            self._audit.cancel()
+            await asyncio.gather(self._audit, return_exceptions=True)
         # A fatal_error handler running in the background task may close the database.
         if self._background is not None and self._background is not asyncio.current_task():
             await self._background
@@ -224,6 +261,7 @@ class Kanta(Decorators, Generic[T]):
         """Write everything queued so far; with durability "fsync", sync it too."""
         self._check_writable()
         await self._flush_queue(sync=self.durability == "fsync")
+        self._raise_stray()
 
     async def rotate(self) -> Path | None:
         """Move history older than the retention window beside the database, now.
@@ -273,6 +311,7 @@ class Kanta(Decorators, Generic[T]):
         """One periodic flush; False once writing has failed (the loop then stops)."""
         writer = self._writer
         assert writer is not None
+        self._start_audit()
         sync = self.durability != "none"
         if not (writer.pending or self._snapshot_requested or (sync and writer.unsynced)):
             return True
@@ -282,6 +321,12 @@ class Kanta(Decorators, Generic[T]):
             logger.error("kanta: background write to %s failed: %s", self._path, exc)
             return False
         return True
+
+    def _start_audit(self) -> None:
+        """Audit the whole state in the background if flat transactions have committed."""
+        if self._audit_wanted and (self._audit is None or self._audit.done()):
+            self._audit_wanted = False
+            self._audit = asyncio.create_task(strays.audit_in_background(weakref.ref(self)))
 
     # -- transactions ---------------------------------------------------------------------
 
@@ -295,18 +340,25 @@ class Kanta(Decorators, Generic[T]):
         mtime: bool | datetime = True,
         log: bool | logging.Logger = True,
         logdiff: bool = True,
+        touches: Iterable[Sequence[Any]] | None = None,
     ) -> Iterator[T]:
-        """Change the state inside the block; on success the change is queued for the log."""
+        """Change the state inside the block; on success the change is queued for the log.
+
+        `touches` makes it a flat transaction: a list of paths (tuples of keys and field
+        names, like `("users", key)`) that the block may change. Only those are compared,
+        so the cost does not grow with the state; see docs/transactions.md.
+        """
         self._check_writable()
         if self._in_transaction:
             raise RuntimeError("nested transactions are not supported")
-        self._check_untouched()
+        paths = None if touches is None else flat_paths(self._data, touches)
+        self._check_untouched(paths)
         self._in_transaction = True
         try:
             yield self._data
-            self._commit(action, user, mtime, extra, log, logdiff)
+            self._commit(action, user, mtime, extra, log, logdiff, paths)
         except BaseException as exc:
-            self._rollback()
+            self._rollback(paths)
             txlog.log_abort(self, action, user, extra, exc, log)
             raise
         finally:
@@ -320,23 +372,22 @@ class Kanta(Decorators, Generic[T]):
         assert self._writer is not None
         self._writer.raise_if_failed()
 
-    def _check_untouched(self) -> None:
-        tracker = self._tracker
-        assert tracker is not None
-        tree = tracker.changes(self._data)
-        if tree is None:
-            return
-        tracker.revert(tree, self._data)
-        raise DataIntegrityError(
-            "the state was changed outside a transaction (at "
-            + ", ".join(_paths(tree))
-            + "); that change was undone, make it inside `with db.transaction(...)`",
-            db_path=self._path,
-        )
-
-    def _rollback(self) -> None:
+    def _changes(self, paths: Paths | None) -> Tree | None:
+        """The changes since the last commit: everywhere, or along a flat transaction's paths."""
         assert self._tracker is not None
-        tree = self._tracker.changes(self._data)
+        if paths is None:
+            return self._tracker.changes(self._data)
+        return changes_at(self._tracker, self._data, paths)
+
+    def _check_untouched(self, paths: Paths | None) -> None:
+        self._raise_stray()
+        tree = self._changes(paths)
+        if tree is not None:
+            raise strays.undo(self, tree, "found when a transaction began")
+
+    def _rollback(self, paths: Paths | None) -> None:
+        assert self._tracker is not None
+        tree = self._changes(paths)
         if tree is not None:
             self._tracker.revert(tree, self._data)
 
@@ -348,11 +399,14 @@ class Kanta(Decorators, Generic[T]):
         extra: Any,
         log: bool | logging.Logger,
         logdiff: bool,
+        paths: Paths | None,
     ) -> None:
         """Record the change; whatever raises before `accept` leaves it to be rolled back."""
         tracker = self._tracker
         assert tracker is not None
-        tree = tracker.changes(self._data)
+        tree = self._changes(paths)
+        if paths is not None:
+            self._audit_wanted = True  # what it did not declare, only the audit sees
         if tree is None:
             return
         try:
@@ -423,14 +477,3 @@ def _give_up(file: LogFile, create: bool) -> None:
             file.path.unlink()  # before the lock goes, so nobody starts on it meanwhile
     finally:
         file.close()
-
-
-def _paths(tree: Tree, prefix: str = "") -> Iterator[str]:
-    for key, op in tree.items():
-        if key is REORDER:
-            continue
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(op, dict):
-            yield from _paths(op, path)
-        else:
-            yield path

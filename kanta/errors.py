@@ -67,6 +67,13 @@ class FileLockError(DatabaseError):
 class DataIntegrityError(RuntimeError):
     """The database was used in a way that would corrupt or misattribute its state."""
 
-    def __init__(self, message: str, *, db_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        db_path: str | Path | None = None,
+        paths: tuple[str, ...] = (),
+    ) -> None:
         self.db_path = Path(db_path) if db_path is not None else None
+        self.paths = paths  # the state paths concerned, dotted ("users.u1.age")
         super().__init__(f"{self.db_path}: {message}" if self.db_path is not None else message)

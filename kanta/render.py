@@ -4,16 +4,42 @@ Each assigned value is encoded once, decoded back through its annotation and com
 with the live value, so nothing is written that would not reopen as it is (a wrong type,
 a NaN in JSON, a set in an untyped field). The decoded copy, which shares nothing with
 the live state, becomes the tracker's copy of that value.
+
+A dict node with many plain assignments (a bulk insert) is checked in one pass: its new
+values are encoded as one dict, read back through `dict[str, value hint]` and compared in
+C. Only when that check fails are they checked one by one, which names the failing path.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import compress, repeat
+from operator import eq
+from types import GenericAlias
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
 from .hints import field_hint, is_open, key_hint, value_hint
-from .tracker import DELETE, REORDER, REPLACE, Tree, clone, container_get, is_struct, same_form
+from .tracker import (
+    DELETE,
+    REORDER,
+    REPLACE,
+    SET,
+    Tree,
+    clone,
+    container_get,
+    is_struct,
+    same_form,
+)
+
+# A dict node with at least this many plain assignments is checked in one pass.
+BULK = 32
+_ENCODE_ERRORS = (msgspec.EncodeError, TypeError, ValueError, OverflowError)
+# The encoder `tracker.same_form` compares forms with.
+_form = msgspec.json.Encoder(order="deterministic")
 
 
 class UnstorableChange(ValueError):
@@ -41,30 +67,39 @@ class ValueCodec(Protocol):
         ...
 
 
-def render(
-    tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...] = ()
-) -> dict[Any, Any]:
+def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...] = ()) -> Any:
     """The on-disk diff for a change tree, each new value encoded and checked.
 
     Every assigned value is encoded once, read back through its annotation and compared
     with the live value, so nothing is written that would not reopen as it is; the
     read-back copy (which shares nothing with the live state) is kept in the tree for
-    `accept`. Raises UnstorableChange.
+    `accept`. A dict node below the root whose entries are all plain assignments checked
+    in one pass comes back as one `msgspec.Raw`, the same bytes as its entries written one
+    by one. Raises UnstorableChange.
     """
+    struct = is_struct(live)
+    bulk = None if struct else _check_bulk(tree, live, hint, codec)
+    if bulk is not None:
+        _keep_copies(tree, bulk.copies)
+        if path and len(bulk.copies) == len(tree):
+            return msgspec.Raw(bulk.encoded)
     out: dict[Any, Any] = {}
     deleted = [_escape(codec.key_form(key)) for key, op in tree.items() if op == DELETE]
     if deleted:
         out["$delete"] = deleted
     names = _encode_names(live)
-    struct = is_struct(live)
+    dict_hint = None if struct else value_hint(hint)
     for key, op in tree.items():
         if op == DELETE or key is REORDER:
             continue
         wire_key = _escape(names.get(key, key) if names else key)
-        child_hint = field_hint(type(live), key) if struct else value_hint(hint)
+        child_hint = field_hint(type(live), key) if struct else dict_hint
         value = container_get(live, key)
         if type(op) is dict:
             out[wire_key] = render(op, value, child_hint, codec, (*path, key))
+            continue
+        if type(op) is tuple:  # checked in bulk: only the encoding is left
+            out[wire_key] = msgspec.Raw(codec.encode_value(value))
             continue
         if not struct:
             _check_key(key, key_hint(hint), codec, (*path, key))
@@ -75,10 +110,86 @@ def render(
     return out
 
 
+class _Bulk(NamedTuple):
+    encoded: bytes  # the assigned entries, encoded as one dict
+    copies: dict[str, Any]  # their read-back copies
+
+
+def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) -> _Bulk | None:
+    """The plain assignments of a dict node, encoded, read back and compared in one pass.
+
+    None when there are few of them, or when any one fails a check or reads back in
+    another form: then the per-entry path decides, and names the entry that fails.
+    """
+    keys = _bulk_keys(tree)
+    if keys is None:
+        return None
+    values = dict(zip(keys, map(live.__getitem__, keys), strict=True))
+    try:
+        encoded = codec.encode_value(values)
+        with _gc_paused():
+            copies = codec.decode_value(encoded, GenericAlias(dict, (str, value_hint(hint))))
+    except (*_ENCODE_ERRORS, msgspec.DecodeError):
+        return None
+    # `==` on the dicts compares each copy with its live value, copy first, as `_store`.
+    if copies != values or not _same_forms(copies, values):
+        return None
+    return _Bulk(encoded, copies)
+
+
+def _bulk_keys(tree: Tree) -> list[str] | None:
+    """The keys a dict node assigns plainly, when there are enough to check in bulk.
+
+    Only plain string keys: they need no key check, and `$`-prefixed ones (escaped when
+    written) are left to the per-entry path.
+    """
+    if len(tree) < BULK:
+        return None
+    keys = list(compress(tree, map(eq, tree.values(), repeat(SET))))
+    if REORDER in tree:
+        keys.remove(REORDER)  # its value, True, equals SET
+    if len(keys) < BULK or set(map(type, keys)) != {str}:
+        return None
+    if any(map(str.startswith, keys, repeat("$"))):
+        return None
+    return keys
+
+
+def _same_forms(copies: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether `same_form` holds for every copy and its value (False: ask each one)."""
+    try:
+        return _form.encode(list(copies.values())) == _form.encode(list(values.values()))
+    except _ENCODE_ERRORS:
+        return False
+
+
+def _keep_copies(tree: Tree, copies: dict[str, Any]) -> None:
+    """Store `(SET, copy)` for each entry checked in bulk, as `_store` would."""
+    with _gc_paused():
+        tree.update(zip(copies, zip(repeat(SET), copies.values()), strict=False))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold off the cycle collector while a bulk check allocates many objects.
+
+    The objects are acyclic, and each collection their number would set off scans the
+    whole state (which is large when a bulk insert is): it took most of the time.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> tuple[bytes, Any]:
     try:
         encoded = codec.encode_value(value)
-    except (msgspec.EncodeError, TypeError, ValueError, OverflowError) as exc:
+    except _ENCODE_ERRORS as exc:
         raise UnstorableChange(path, f"cannot be encoded: {exc}") from exc
     try:
         copy = codec.decode_value(encoded, hint)

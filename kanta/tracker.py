@@ -4,7 +4,7 @@ The tracker keeps a private copy (the shadow) of the committed state that never 
 mutable object with the live state. A commit compares the two: large dicts are compared
 with C-level `!=` over their (key, value) pairs in one pass, and only the entries that
 differ are walked in Python, so the cost follows what changed, not a deep copy of
-everything. `changes_at` compares only the paths a flat transaction declares. The
+everything. The
 result is a change tree keyed by native keys and attribute names; `kanta.render` turns it
 into the on-disk diff, `accept` brings the shadow up to date, `revert` restores the live
 state.
@@ -32,7 +32,7 @@ REPLACE = 2  # assign, wrapped in `$replace` because a plain assignment would be
 DELETE = 3  # remove the key
 # Marks a dict node whose key order may differ between live and shadow.
 REORDER: Any = object()
-_MISSING: Any = object()
+MISSING: Any = object()  # no such key
 
 Tree = dict[Any, Any]
 
@@ -40,7 +40,8 @@ Tree = dict[Any, Any]
 # larger ones are filtered first by one C-level `!=` pass over their values.
 SMALL_DICT = 64
 
-_LEAF, _DICT, _STRUCT = 0, 1, 2
+# What the tracker does with a value: compare it whole, or walk a dict's or Struct's entries.
+LEAF, DICT, STRUCT = 0, 1, 2
 _kinds: dict[type, int] = {}
 _ATOMIC = frozenset(
     {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, dt.timedelta}
@@ -48,16 +49,17 @@ _ATOMIC = frozenset(
 )
 
 
-def _kind(value: Any) -> int:
+def kind_of(value: Any) -> int:
+    """LEAF, DICT or STRUCT (a Struct that is not array-like)."""
     t = type(value)
     kind = _kinds.get(t)
     if kind is None:
         if issubclass(t, dict):
-            kind = _DICT
+            kind = DICT
         elif issubclass(t, msgspec.Struct) and not t.__struct_config__.array_like:
-            kind = _STRUCT
+            kind = STRUCT
         else:
-            kind = _LEAF
+            kind = LEAF
         _kinds[t] = kind
     return kind
 
@@ -82,21 +84,21 @@ class Tracker:
 
 
 def _diff_container(live: Any, shadow: Any) -> Tree | None:
-    if _kind(live) == _DICT:
+    if kind_of(live) == DICT:
         return _diff_dict(live, shadow)
     return _diff_struct(live, shadow)
 
 
-def _diff_child(new: Any, old: Any) -> Any:
+def diff_entry(new: Any, old: Any) -> Any:
     """The change for one entry: None, an operation, or a subtree."""
     if new is old:
         return None
-    kind = _kind(new)
-    if kind != _LEAF and type(new) is type(old):
+    kind = kind_of(new)
+    if kind != LEAF and type(new) is type(old):
         return _diff_container(new, old)
     if _same_leaf(new, old):
         return None
-    if kind != _LEAF and (_kind(old) == _LEAF or type(old) is not type(new)):
+    if kind != LEAF and (kind_of(old) == LEAF or type(old) is not type(new)):
         # Another kind of object, or an object over a non-object: a reader would try to
         # apply the new value as a diff.
         return REPLACE
@@ -127,7 +129,8 @@ def same_form(a: Any, b: Any) -> bool:
         return exactly_equal(a, b)
 
 
-def _new_entry(value: Any) -> int:
+def new_entry(value: Any) -> int:
+    """The operation that writes a new key: SET, or REPLACE for a dict holding "$replace"."""
     # A new dict that itself holds "$replace" would be read as a replace operation.
     if type(value) is dict and "$replace" in value:
         return REPLACE
@@ -137,7 +140,7 @@ def _new_entry(value: Any) -> int:
 def _diff_struct(live: Any, shadow: Any) -> Tree | None:
     tree: Tree = {}
     for name in live.__struct_fields__:
-        change = _diff_child(getattr(live, name), getattr(shadow, name))
+        change = diff_entry(getattr(live, name), getattr(shadow, name))
         if change is not None:
             tree[name] = change
     return tree or None
@@ -169,11 +172,11 @@ def _diff_paired(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
     for key, old_key in compress(pairs, map(ne, live.items(), shadow.items())):
         if key is not old_key and key != old_key:
             return None
-        change = _diff_child(live[key], shadow[key])
+        change = diff_entry(live[key], shadow[key])
         if change is not None:
             tree[key] = change
     for key in islice(live, len(shadow), None):
-        tree[key] = _new_entry(live[key])
+        tree[key] = new_entry(live[key])
     return tree
 
 
@@ -184,10 +187,10 @@ def _diff_keyed(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
     order (REORDER) and the next commit pairs again.
     """
     tree: Tree = dict.fromkeys(filterfalse(live.__contains__, shadow), DELETE)
-    flagged = map(ne, live.values(), map(shadow.get, live, repeat(_MISSING)))
+    flagged = map(ne, live.values(), map(shadow.get, live, repeat(MISSING)))
     for key in compress(live, flagged):
-        old = shadow.get(key, _MISSING)
-        change = _new_entry(live[key]) if old is _MISSING else _diff_child(live[key], old)
+        old = shadow.get(key, MISSING)
+        change = new_entry(live[key]) if old is MISSING else diff_entry(live[key], old)
         if change is not None:
             tree[key] = change
     if not tree:
@@ -200,11 +203,11 @@ def _diff_keyed(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
 def _diff_unaligned(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
     tree: Tree = {key: DELETE for key in shadow if key not in live}
     for key, value in live.items():
-        old = shadow.get(key, _MISSING)
-        if old is _MISSING:
-            tree[key] = _new_entry(value)
+        old = shadow.get(key, MISSING)
+        if old is MISSING:
+            tree[key] = new_entry(value)
             continue
-        change = _diff_child(value, old)
+        change = diff_entry(value, old)
         if change is not None:
             tree[key] = change
     if not tree:
@@ -225,28 +228,25 @@ def _reorder(target: dict[Any, Any], order: dict[Any, Any]) -> None:
 
 def is_struct(value: Any) -> bool:
     """Whether a value is a Struct whose fields the tracker walks (not array-like)."""
-    return _kind(value) == _STRUCT
+    return kind_of(value) == STRUCT
 
 
 def container_get(container: Any, key: Any) -> Any:
     """An entry of a dict or a field of a Struct."""
-    return _get(container, key)
-
-
-def _get(container: Any, key: Any) -> Any:
-    if _kind(container) == _DICT:
+    if kind_of(container) == DICT:
         return container[key]
     return getattr(container, key)
 
 
-def _has(container: Any, key: Any) -> bool:
-    if _kind(container) == _DICT:
+def container_has(container: Any, key: Any) -> bool:
+    """Whether a dict has the key (a Struct has all its fields)."""
+    if kind_of(container) == DICT:
         return key in container
     return True
 
 
 def _set(container: Any, key: Any, value: Any) -> None:
-    if _kind(container) == _DICT:
+    if kind_of(container) == DICT:
         container[key] = value
     else:
         force_setattr(container, key, value)
@@ -257,13 +257,13 @@ def _accept(tree: Tree, live: Any, shadow: Any) -> None:
         if key is REORDER:
             continue
         if type(op) is dict:
-            _accept(op, _get(live, key), _get(shadow, key))
+            _accept(op, container_get(live, key), container_get(shadow, key))
         elif op == DELETE:
             del shadow[key]
         elif type(op) is tuple:
             _set(shadow, key, op[1])
         else:
-            _set(shadow, key, clone(_get(live, key)))
+            _set(shadow, key, clone(container_get(live, key)))
     if REORDER in tree:
         _reorder(shadow, live)
 
@@ -273,9 +273,9 @@ def _revert(tree: Tree, live: Any, shadow: Any) -> None:
         if key is REORDER:
             continue
         if type(op) is dict:
-            _revert(op, _get(live, key), _get(shadow, key))
-        elif _has(shadow, key):
-            _set(live, key, clone(_get(shadow, key)))
+            _revert(op, container_get(live, key), container_get(shadow, key))
+        elif container_has(shadow, key):
+            _set(live, key, clone(container_get(shadow, key)))
         else:
             # pop: the same dict may sit at two paths and have lost the key already.
             live.pop(key, None)
@@ -292,8 +292,8 @@ def clone(value: Any) -> Any:
         return {key: clone(item) for key, item in value.items()}
     if t is list:
         return [clone(item) for item in value]
-    kind = _kind(value)
-    if kind == _STRUCT or isinstance(value, msgspec.Struct):
+    kind = kind_of(value)
+    if kind == STRUCT or isinstance(value, msgspec.Struct):
         return _clone_struct(value)
     if t is set:
         return set(value)

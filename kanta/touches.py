@@ -1,0 +1,100 @@
+"""Flat transactions: the paths they declare, and the changes along those paths only.
+
+`db.transaction(..., touches=[("users", key)])` states what a transaction changes. Its
+commit compares the live state with the tracker's copy along those paths alone, so its
+cost depends on what lies there, not on the size of the state. Whatever changed anywhere
+else stays different from the tracker's copy, where the audit (`kanta.audit`), the next
+default transaction or `close()` finds it; it is never written as part of this one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .tracker import (
+    DELETE,
+    DICT,
+    LEAF,
+    MISSING,
+    STRUCT,
+    Tracker,
+    Tree,
+    container_get,
+    container_has,
+    diff_entry,
+    kind_of,
+    new_entry,
+)
+
+Paths = tuple[tuple[Any, ...], ...]
+
+
+def flat_paths(root: Any, touches: Any) -> Paths:
+    """Check and tidy the paths a flat transaction declares: tuples of keys and field names.
+
+    A path inside another declared path is dropped (the outer one covers it). A path may
+    end at, or pass, a key that does not exist yet; a Struct field it names must exist.
+    """
+    if isinstance(touches, (str, bytes)) or not all(isinstance(p, (tuple, list)) for p in touches):
+        raise TypeError(
+            "touches takes a list of paths, each a tuple of keys and field names, "
+            f"e.g. touches=[('users', key)]; got {touches!r}"
+        )
+    # Declared order is kept (it is the order of the keys in the record); outer paths first.
+    paths = sorted(dict.fromkeys(tuple(path) for path in touches), key=len)
+    kept: list[tuple[Any, ...]] = []
+    for path in paths:
+        _check_fields(root, path)
+        if not any(path[: len(outer)] == outer for outer in kept):
+            kept.append(path)
+    return tuple(kept)
+
+
+def _check_fields(root: Any, path: tuple[Any, ...]) -> None:
+    node = root
+    for depth, key in enumerate(path):
+        kind = kind_of(node)
+        if kind == LEAF:
+            return  # a value compared whole: the rest of the path is inside it
+        if kind == STRUCT and key not in type(node).__struct_fields__:
+            where = ".".join(map(str, path[: depth + 1]))
+            raise ValueError(f"touches: {type(node).__name__} has no field {key!r} (at {where})")
+        node = container_get(node, key) if container_has(node, key) else None
+        if node is None:
+            return
+
+
+def _diff_path(live: Any, shadow: Any, path: tuple[Any, ...]) -> Tree | None:
+    """The change tree (rooted at `live`) of what lies at a non-empty `path` and below."""
+    key, rest = path[0], path[1:]
+    new = live.get(key, MISSING) if kind_of(live) == DICT else getattr(live, key)
+    old = shadow.get(key, MISSING) if kind_of(shadow) == DICT else getattr(shadow, key)
+    if new is MISSING:
+        return None if old is MISSING else {key: DELETE}
+    if old is MISSING:
+        return {key: new_entry(new)}
+    walk = rest and kind_of(new) != LEAF and type(new) is type(old)
+    change = _diff_path(new, old, rest) if walk else diff_entry(new, old)
+    return None if change is None else {key: change}
+
+
+def _merge(tree: Tree, change: Tree) -> None:
+    """Add one path's change tree to `tree` (declared paths never nest, so no conflicts)."""
+    for key, op in change.items():
+        mine = tree.get(key)
+        if type(mine) is dict and type(op) is dict:
+            _merge(mine, op)
+        elif mine is None:
+            tree[key] = op
+
+
+def changes_at(tracker: Tracker, live: Any, paths: Paths) -> Tree | None:
+    """The change tree along `paths` only (see `flat_paths`), or None."""
+    if () in paths:
+        return tracker.changes(live)  # the root: a whole comparison
+    tree: Tree = {}
+    for path in paths:
+        change = _diff_path(live, tracker.shadow, path)
+        if change is not None:
+            _merge(tree, change)
+    return tree or None
