@@ -1,5 +1,9 @@
 """A state machine test of `kanta.Kanta` against a plain-dict model, on real files.
 
+It runs twice: with default transactions, and with flat ones (each declares in
+`touches=` the paths its operations change), where every commit is also checked against
+the full comparison: the flat change must be exactly the change the whole state shows.
+
 Each run opens a database in a fresh temporary directory and drives it with random
 transactions (committed, failing, no-op, or with a change made outside any transaction),
 flushes, snapshot requests, clean close-and-reopen and simulated crashes. After every
@@ -30,9 +34,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+import kanta.database
 from kanta import Kanta, verify
 from kanta.diff import exactly_equal
 from kanta.errors import DatabaseError, DataIntegrityError
+from kanta.touches import Paths, changes_at
+from kanta.tracker import REORDER, Tracker, Tree
 
 R = TypeVar("R")
 
@@ -160,6 +167,18 @@ def apply_extra(extra: dict[str, Any], kind: str, args: list[Any]) -> None:
             target.append(copy.deepcopy(args[2]))
 
 
+def touched(op: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The paths an operation changes, as a flat transaction declares them."""
+    kind, *args = op
+    if kind in ("total", "note"):
+        return [(kind,)]
+    if kind == "clear":
+        return [("items",)]
+    if kind.startswith("extra"):
+        return [("extra", args[0])]
+    return [("items", args[0])]
+
+
 # Values the commit must refuse (they would not read back as they are), and roll back.
 UNSTORABLE = st.sampled_from(
     ["str-in-int", "int-in-str", "nan", "inf", "tuple", "int-key", "bad-item", "set"]
@@ -188,6 +207,15 @@ def apply_unstorable(root: Root, kind: str) -> None:
         root.extra["bad"] = {"deep": [values[kind]]}
 
 
+def unstorable_paths(bad: str) -> list[tuple[Any, ...]]:
+    paths = {"str-in-int": ("total",), "int-in-str": ("note",), "bad-item": ("items", "bad")}
+    return [paths.get(bad, ("extra", "bad"))]
+
+
+def noop_paths(root: Root) -> list[tuple[Any, ...]]:
+    return [("total",), ("items", "\x00new"), *(("items", key) for key in root.items)][:3]
+
+
 def apply_noop(root: Root, noop: str) -> None:
     if noop == "same-total":
         root.total = int(str(root.total))
@@ -202,7 +230,15 @@ def apply_noop(root: Root, noop: str) -> None:
         del root.items["\x00new"]
 
 
+def without_reorder(tree: Any) -> Any:
+    if not isinstance(tree, dict):
+        return tree
+    return {key: without_reorder(op) for key, op in tree.items() if key is not REORDER}
+
+
 class KantaMachine(RuleBasedStateMachine):
+    flat = False  # FlatKantaMachine: every transaction declares its paths
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
@@ -215,6 +251,21 @@ class KantaMachine(RuleBasedStateMachine):
         self.durable = copy.deepcopy(self.model)
         self.durable_rev = self.rev
         self.snapshot_requested = False
+        self.strays_pending = False  # a stray change the full comparison would include
+        if self.flat:
+            kanta.database.changes_at = self.changes_at_checked  # type: ignore[assignment]
+
+    def changes_at_checked(self, tracker: Tracker, live: Any, paths: Paths) -> Tree | None:
+        """The flat comparison, checked against the full one (when no stray is pending)."""
+        tree = changes_at(tracker, live, paths)
+        if not self.strays_pending:
+            full = tracker.changes(live)
+            assert without_reorder(tree) == without_reorder(full), (paths, tree, full)
+        return tree
+
+    def scope(self, paths: list[tuple[Any, ...]]) -> dict[str, Any]:
+        """The transaction's keyword arguments: `touches` in flat mode."""
+        return {"touches": paths} if self.flat else {}
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -272,7 +323,8 @@ class KantaMachine(RuleBasedStateMachine):
     @rule(ops=OP_LISTS)
     def transaction(self, ops: list[tuple[Any, ...]]) -> None:
         before = copy.deepcopy(self.model)
-        with self.live.transaction("edit", user="tester") as root:
+        paths = [path for op in ops for path in touched(op)]
+        with self.live.transaction("edit", user="tester", **self.scope(paths)) as root:
             for op in ops:
                 apply_live(root, op)
                 apply_model(self.model, op)
@@ -281,7 +333,8 @@ class KantaMachine(RuleBasedStateMachine):
 
     @rule(ops=OP_LISTS)
     def failing_transaction(self, ops: list[tuple[Any, ...]]) -> None:
-        with pytest.raises(Boom), self.live.transaction("fails") as root:
+        scope = self.scope([path for op in ops for path in touched(op)])
+        with pytest.raises(Boom), self.live.transaction("fails", **scope) as root:
             for op in ops:
                 apply_live(root, op)
             raise Boom
@@ -290,7 +343,9 @@ class KantaMachine(RuleBasedStateMachine):
     @rule(ops=st.lists(OPS, max_size=3), bad=UNSTORABLE)
     def unstorable_transaction(self, ops: list[tuple[Any, ...]], bad: str) -> None:
         """A change that would not read back as it is: refused, and the whole block undone."""
-        with pytest.raises(DatabaseError), self.live.transaction("unstorable") as root:
+        paths = [path for op in ops for path in touched(op)] + unstorable_paths(bad)
+        scope = self.scope(paths)
+        with pytest.raises(DatabaseError), self.live.transaction("unstorable", **scope) as root:
             for op in ops:
                 apply_live(root, op)
             apply_unstorable(root, bad)
@@ -302,7 +357,7 @@ class KantaMachine(RuleBasedStateMachine):
         self.run(db.flush())
         self.made_durable()
         size = os.path.getsize(self.path)
-        with db.transaction("noop") as root:
+        with db.transaction("noop", **self.scope(noop_paths(db.data))) as root:
             apply_noop(root, noop)
         self.run(db.flush())
         assert os.path.getsize(self.path) == size
@@ -313,13 +368,50 @@ class KantaMachine(RuleBasedStateMachine):
         db = self.live
         apply_live(db.data, op)
         changed = not exactly_equal(msgspec.to_builtins(db.data), self.model)
+        # The next transaction (in flat mode: one declaring that path) finds the stray
+        # change, undoes it and refuses to start.
+        scope = self.scope(touched(op))
         if changed:
-            # The next transaction finds the stray change, undoes it and refuses to start.
-            with pytest.raises(DataIntegrityError), db.transaction("after stray change"):
+            with pytest.raises(DataIntegrityError), db.transaction("after stray", **scope):
                 pass  # pragma: no cover
         else:
-            with db.transaction("after harmless change"):
+            with db.transaction("after harmless change", **scope):
                 pass
+        self.check_open_state(db)
+
+    @precondition(lambda self: self.flat)
+    @rule(stray=OPS, ops=OP_LISTS)
+    def stray_change_beside_a_flat_transaction(
+        self, stray: tuple[Any, ...], ops: list[tuple[Any, ...]]
+    ) -> None:
+        """A change outside the declared paths is not written with them; check() finds it."""
+        db = self.live
+        apply_live(db.data, stray)
+        changed = not exactly_equal(msgspec.to_builtins(db.data), self.model)
+        paths = [path for op in ops for path in touched(op)]
+        if any(path[:1] == ("items",) for path in paths) and touched(stray)[0][:1] == ("items",):
+            # Overlapping paths would make it found at the entry instead: keep them apart.
+            paths = [path for path in paths if path[:1] != ("items",)] or [("note",)]
+            ops = [op for op in ops if touched(op)[0] in paths]
+        self.strays_pending = changed
+        try:
+            with db.transaction("beside a stray", touches=paths) as root:
+                for op in ops:
+                    apply_live(root, op)
+                    apply_model(self.model, op)
+        except DataIntegrityError:
+            # The stray was on a declared path after all (same key or same field).
+            assert changed
+            self.strays_pending = False
+            self.check_open_state(db)
+            return
+        finally:
+            self.strays_pending = False
+        self.rev = db.rev
+        if changed:
+            with pytest.raises(DataIntegrityError) as caught:
+                db.check()
+            assert caught.value.paths
         self.check_open_state(db)
 
     @rule()
@@ -376,6 +468,7 @@ class KantaMachine(RuleBasedStateMachine):
             finally:
                 self.loop.close()
                 shutil.rmtree(self.dir, ignore_errors=True)
+                kanta.database.changes_at = changes_at  # type: ignore[assignment]
 
 
 KantaMachine.TestCase.settings = settings(
@@ -385,6 +478,14 @@ KantaMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestKanta = KantaMachine.TestCase
+
+
+class FlatKantaMachine(KantaMachine):
+    flat = True
+
+
+FlatKantaMachine.TestCase.settings = KantaMachine.TestCase.settings
+TestFlatKanta = FlatKantaMachine.TestCase
 
 
 # --- bugs found by test_tracker.py, shown on real files -----------------------------------

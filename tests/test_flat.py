@@ -1,0 +1,155 @@
+"""Flat transactions on real files: what they write, and stray changes beside them.
+
+A flat transaction compares only the paths it declares. Whatever is changed elsewhere must
+never be written as part of it, and never go unnoticed: the entry check, `db.check()`,
+the background audit and `close()` find it, undo it and raise DataIntegrityError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from kanta import Kanta
+from kanta.errors import DataIntegrityError
+
+
+class User(msgspec.Struct):
+    name: str
+    age: int = 0
+    tags: list[str] = []
+
+
+class Root(msgspec.Struct):
+    users: dict[str, User] = {}
+    total: int = 0
+
+
+def initial(size: int = 200) -> Root:
+    return Root(users={f"u{i}": User(f"n{i}", i) for i in range(size)})
+
+
+def diffs(path: Path) -> list[Any]:
+    """The diffs of the change records in a JSON log, in order."""
+    records = [msgspec.json.decode(line) for line in path.read_bytes().splitlines()]
+    return [record["diff"] for record in records if isinstance(record, dict)]
+
+
+async def reopened(path: Path) -> Root:
+    async with Kanta(path, Root()) as db:
+        return msgspec.convert(msgspec.to_builtins(db.data), Root)
+
+
+async def test_flat_and_default_transactions_write_the_same_records(tmp_path: Path) -> None:
+    workload: list[tuple[list[tuple[Any, ...]], Any]] = [
+        ([("users", "u1")], lambda d: setattr(d.users["u1"], "age", 50)),
+        ([("users", "new")], lambda d: d.users.__setitem__("new", User("x", tags=["t"]))),
+        ([("users", "u2"), ("total",)], lambda d: (d.users.pop("u2"), setattr(d, "total", 7))),
+        ([("users", "u3", "tags")], lambda d: d.users["u3"].tags.append("$x")),
+        ([("users", "u4")], lambda d: None),  # no change: no record
+    ]
+    for mode in ("default", "flat"):
+        async with Kanta(tmp_path / f"{mode}.kantadb", initial()) as db:
+            for paths, change in workload:
+                touches = paths if mode == "flat" else None
+                with db.transaction("edit", user="me", touches=touches) as data:
+                    change(data)
+    assert diffs(tmp_path / "flat.kantadb") == diffs(tmp_path / "default.kantadb")
+    assert len(diffs(tmp_path / "flat.kantadb")) == 5  # the bootstrap and four changes
+
+
+async def test_a_stray_change_on_a_declared_path_stops_the_transaction(tmp_path: Path) -> None:
+    async with Kanta(tmp_path / "db.kantadb", initial()) as db:
+        db.data.users["u1"].age = 99  # outside any transaction
+        with (
+            pytest.raises(DataIntegrityError, match=r"users\.u1\.age") as caught,
+            db.transaction("inc", touches=[("users", "u1")]) as data,
+        ):
+            data.users["u1"].age += 1  # pragma: no cover
+        assert caught.value.paths == ("users.u1.age",)
+        assert db.data.users["u1"].age == 1  # undone
+        with db.transaction("inc", touches=[("users", "u1")]) as data:
+            data.users["u1"].age += 1
+    assert (await reopened(tmp_path / "db.kantadb")).users["u1"].age == 2
+
+
+async def test_a_stray_change_elsewhere_is_not_written_with_a_flat_transaction(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.kantadb"
+    async with Kanta(path, initial()) as db:
+        db.data.users["u7"].name = "stray"
+        with db.transaction("inc", touches=[("users", "u1")]) as data:
+            data.users["u1"].age += 1
+            data.users["u2"].age = -5  # inside the block, but not declared
+        await db.flush()
+        assert diffs(path)[-1] == {"users": {"u1": {"age": 2}}}
+        with pytest.raises(DataIntegrityError) as caught:
+            db.check()
+        assert set(caught.value.paths) == {"users.u7.name", "users.u2.age"}
+        assert db.data.users["u7"].name == "n7" and db.data.users["u2"].age == 2
+        db.check()  # nothing left
+    state = await reopened(path)
+    assert (state.users["u1"].age, state.users["u2"].age, state.users["u7"].name) == (2, 2, "n7")
+
+
+async def test_a_failing_flat_transaction_rolls_back_its_paths(tmp_path: Path) -> None:
+    async with Kanta(tmp_path / "db.kantadb", initial()) as db:
+        with pytest.raises(KeyError), db.transaction("x", touches=[("users", "u1")]) as data:
+            data.users["u1"].age = 100
+            data.users["u1"].tags.append("t")
+            raise KeyError("boom")
+        assert db.data.users["u1"] == User("n1", 1)
+        assert db.rev == 1
+
+
+async def test_the_background_audit_finds_a_stray_change(tmp_path: Path) -> None:
+    path = tmp_path / "db.kantadb"
+    async with Kanta(path, initial(), flush_interval=3600) as db:
+        with db.transaction("inc", touches=[("users", "u1")]) as data:
+            data.users["u1"].age += 1
+        db.data.users["u150"].age = -1  # stray
+        db._start_audit()  # what the periodic flush does once flat transactions ran
+        assert db._audit is not None
+        await db._audit
+        assert db.data.users["u150"].age == 150  # undone by the audit
+        with pytest.raises(DataIntegrityError, match="background audit"):
+            await db.flush()
+        await db.flush()  # reported once
+    assert diffs(path)[-1] == {"users": {"u1": {"age": 2}}}
+
+
+async def test_the_audit_never_looks_inside_an_open_transaction(tmp_path: Path) -> None:
+    async with Kanta(tmp_path / "db.kantadb", initial(), flush_interval=3600) as db:
+        with db.transaction("first", touches=[("total",)]) as data:
+            data.total = 1
+        db._start_audit()
+        audit = db._audit
+        assert audit is not None
+        with db.transaction("slow", touches=[("users", "u199")]) as data:
+            data.users["u199"].age = 0  # not committed yet: not a stray change
+            # Unguarded, the audit would finish well within this time and report it.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(audit), 0.2)
+        await audit
+        assert db._stray_error is None
+        assert db.data.users["u199"].age == 0
+
+
+async def test_close_reports_a_stray_change_made_after_the_last_transaction(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.kantadb"
+    db = Kanta(path, initial())
+    await db.open()
+    with db.transaction("inc", touches=[("users", "u1")]) as data:
+        data.users["u1"].age += 1
+    db.data.total = 42
+    with pytest.raises(DataIntegrityError, match="total"):
+        await db.close()
+    state = await reopened(path)
+    assert (state.users["u1"].age, state.total) == (2, 0)
