@@ -8,7 +8,6 @@ import contextlib
 import logging
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from msgspec.structs import force_setattr
 
-from . import loading, rotation, strays, txlog
+from . import loading, rotation, txlog
 from .callbacks import Callbacks, Context, run_validators
 from .decorators import Decorators
 from .errors import DatabaseError, DataIntegrityError
@@ -26,18 +25,17 @@ from .formats import Serializer
 from .jsonlog import JsonSerializer
 from .logfile import LogFile
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
-from .render import UnstorableChange, render
 from .retention import window
 from .snapshots import SnapshotPolicy
-from .touches import Paths, changes_at, flat_paths
-from .tracker import Tracker, Tree, fresh_copy
+from .tracker import Tracker, fresh_copy
+from .transactions import Transactions
 from .writer import DURABILITY, Durability, Writer
 
 T = TypeVar("T")
 logger = logging.getLogger("kanta")
 
 
-class Kanta(Decorators, Generic[T]):
+class Kanta(Decorators, Transactions[T], Generic[T]):
     """A typed state kept in memory and persisted as an append-only, audited log."""
 
     def __init__(
@@ -214,23 +212,6 @@ class Kanta(Decorators, Generic[T]):
             return exc
         return None
 
-    def check(self) -> None:
-        """Raise DataIntegrityError for changes no transaction recorded, undoing them.
-
-        Compares the whole state with what the log holds (one C-level pass); the background
-        audit does the same in slices once flat transactions are in use.
-        """
-        self._raise_stray()
-        assert self._tracker is not None
-        tree = self._tracker.changes(self._data)
-        if tree is not None:
-            raise strays.undo(self, tree, "found by a check")
-
-    def _raise_stray(self) -> None:
-        error, self._stray_error = self._stray_error, None
-        if error is not None:
-            raise error
-
     async def _stop_writer(self) -> DatabaseError | None:
         assert self._writer is not None and self._stopping is not None
         self._stopping.set()
@@ -321,112 +302,6 @@ class Kanta(Decorators, Generic[T]):
             logger.error("kanta: background write to %s failed: %s", self._path, exc)
             return False
         return True
-
-    def _start_audit(self) -> None:
-        """Audit the whole state in the background if flat transactions have committed."""
-        if self._audit_wanted and (self._audit is None or self._audit.done()):
-            self._audit_wanted = False
-            self._audit = asyncio.create_task(strays.audit_in_background(weakref.ref(self)))
-
-    # -- transactions ---------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def transaction(
-        self,
-        action: str,
-        *,
-        user: str | None = None,
-        extra: Any = None,
-        mtime: bool | datetime = True,
-        log: bool | logging.Logger = True,
-        logdiff: bool = True,
-        touches: Iterable[Sequence[Any]] | None = None,
-    ) -> Iterator[T]:
-        """Change the state inside the block; on success the change is queued for the log.
-
-        `touches` makes it a flat transaction: a list of paths (tuples of keys and field
-        names, like `("users", key)`) that the block may change. Only those are compared,
-        so the cost does not grow with the state; see docs/transactions.md.
-        """
-        self._check_writable()
-        if self._in_transaction:
-            raise RuntimeError("nested transactions are not supported")
-        paths = None if touches is None else flat_paths(self._data, touches)
-        self._check_untouched(paths)
-        self._in_transaction = True
-        try:
-            yield self._data
-            self._commit(action, user, mtime, extra, log, logdiff, paths)
-        except BaseException as exc:
-            self._rollback(paths)
-            txlog.log_abort(self, action, user, extra, exc, log)
-            raise
-        finally:
-            self._in_transaction = False
-
-    def _check_writable(self) -> None:
-        if not self._is_open:
-            raise DataIntegrityError("the database is not open", db_path=self._path)
-        if self._readonly:
-            raise DataIntegrityError("the database is open read-only", db_path=self._path)
-        assert self._writer is not None
-        self._writer.raise_if_failed()
-
-    def _changes(self, paths: Paths | None) -> Tree | None:
-        """The changes since the last commit: everywhere, or along a flat transaction's paths."""
-        assert self._tracker is not None
-        if paths is None:
-            return self._tracker.changes(self._data)
-        return changes_at(self._tracker, self._data, paths)
-
-    def _check_untouched(self, paths: Paths | None) -> None:
-        self._raise_stray()
-        tree = self._changes(paths)
-        if tree is not None:
-            raise strays.undo(self, tree, "found when a transaction began")
-
-    def _rollback(self, paths: Paths | None) -> None:
-        assert self._tracker is not None
-        tree = self._changes(paths)
-        if tree is not None:
-            self._tracker.revert(tree, self._data)
-
-    def _commit(
-        self,
-        action: str,
-        user: str | None,
-        mtime: bool | datetime,
-        extra: Any,
-        log: bool | logging.Logger,
-        logdiff: bool,
-        paths: Paths | None,
-    ) -> None:
-        """Record the change; whatever raises before `accept` leaves it to be rolled back."""
-        tracker = self._tracker
-        assert tracker is not None
-        tree = self._changes(paths)
-        if paths is not None:
-            self._audit_wanted = True  # what it did not declare, only the audit sees
-        if tree is None:
-            return
-        try:
-            diff = render(tree, self._data, self._type, self._serializer)
-        except UnstorableChange as exc:
-            raise DatabaseError(
-                f"the change cannot be stored, so it was rolled back: {exc}",
-                db_path=self._path,
-                action=action,
-            ) from exc
-        run_validators(self, tree)
-        now = self._clock()
-        stamp = now if mtime is True else (mtime or None)
-        record = Change(ts=now, a=action, v=self._version, u=user, m=stamp, diff=diff)
-        txlog.log_change(self, record, tree, extra=extra, log=log, diff=logdiff)
-        tracker.accept(tree, self._data)
-        self._queue(record)
-        self._rev += 1
-        if stamp is not None:
-            self._mtime = stamp
 
     # -- records --------------------------------------------------------------------------
 
