@@ -275,7 +275,11 @@ class Kanta(Decorators, Transactions[T], Generic[T]):
                 writer.replay_bytes, writer.state_bytes
             ):
                 self._queue_snapshot()
-                await writer.flush(sync=sync)
+                try:
+                    await writer.flush(sync=sync)
+                finally:
+                    assert self._tracker is not None
+                    self._tracker.thaw()
         except Exception:
             await self._report_failure()
             raise
@@ -316,7 +320,7 @@ class Kanta(Decorators, Transactions[T], Generic[T]):
         snapshot = Snapshot(
             ts=self._clock(),
             v=self._version,
-            state=msgspec.Raw(self._serializer.encode_value(self._tracker.shadow)),
+            state=self._tracker.freeze(),  # encoded in the writer's thread
             m=self._mtime,
             r=self._rev,
             k=SNAPSHOT_META_FORMAT,

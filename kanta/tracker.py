@@ -69,6 +69,28 @@ class Tracker:
 
     def __init__(self, shadow: Any) -> None:
         self.shadow = shadow
+        # ids of the shadow's large dicts whose entries a frozen copy shares; None: no copy.
+        self._shared: set[int] | None = None
+        self._frozen = 0
+
+    def freeze(self) -> Any:
+        """A copy of the committed state that commits leave alone until `thaw`.
+
+        For a snapshot encoded in another thread. Containers are copied down to the entries
+        of large dicts, which are shared (a dict copy in C); meanwhile a commit copies such
+        an entry before changing anything inside it.
+        """
+        shared = self._shared if self._shared is not None else set()
+        copy = _spine(self.shadow, shared)
+        self._shared = shared
+        self._frozen += 1
+        return copy
+
+    def thaw(self) -> None:
+        """The copy `freeze` gave is no longer used."""
+        self._frozen -= 1
+        if not self._frozen:
+            self._shared = None
 
     def changes(self, live: Any) -> Tree | None:
         """The change tree from the shadow to `live`, or None when nothing changed."""
@@ -76,7 +98,7 @@ class Tracker:
 
     def accept(self, tree: Tree, live: Any) -> None:
         """Make the shadow equal to `live` along the paths of `tree`."""
-        _accept(tree, live, self.shadow)
+        _accept(tree, live, self.shadow, self._shared)
 
     def revert(self, tree: Tree, live: Any) -> None:
         """Restore `live` to the shadow along the paths of `tree`, in place."""
@@ -252,12 +274,16 @@ def _set(container: Any, key: Any, value: Any) -> None:
         force_setattr(container, key, value)
 
 
-def _accept(tree: Tree, live: Any, shadow: Any) -> None:
+def _accept(tree: Tree, live: Any, shadow: Any, shared: set[int] | None) -> None:
     for key, op in tree.items():
         if key is REORDER:
             continue
         if type(op) is dict:
-            _accept(op, container_get(live, key), container_get(shadow, key))
+            inner = container_get(shadow, key)
+            if shared is not None and id(shadow) in shared:
+                inner = clone(inner)  # a frozen copy holds this entry: change a new one
+                _set(shadow, key, inner)
+            _accept(op, container_get(live, key), inner, shared)
         elif op == DELETE:
             del shadow[key]
         elif type(op) is tuple:
@@ -266,6 +292,27 @@ def _accept(tree: Tree, live: Any, shadow: Any) -> None:
             _set(shadow, key, clone(container_get(live, key)))
     if REORDER in tree:
         _reorder(shadow, live)
+
+
+def _spine(value: Any, shared: set[int]) -> Any:
+    """Copies of the containers of `value`, sharing leaves and the entries of large dicts.
+
+    Commits replace leaves rather than change them, so only containers need copies.
+    """
+    kind = kind_of(value)
+    if kind == DICT:
+        if len(value) > SMALL_DICT:
+            shared.add(id(value))
+            return dict(value)
+        return {key: _spine(item, shared) for key, item in value.items()}
+    if kind == STRUCT:
+        result = copy.copy(value)
+        for name in value.__struct_fields__:
+            item = getattr(value, name)
+            if kind_of(item) != LEAF:
+                force_setattr(result, name, _spine(item, shared))
+        return result
+    return value
 
 
 def _revert(tree: Tree, live: Any, shadow: Any) -> None:

@@ -14,10 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Literal, TypeVar
 
+import msgspec
+
 from .errors import DatabaseError
 from .formats import Serializer
 from .logfile import LogFile
 from .records import Record, Snapshot
+from .stateencoding import encode_state
 
 T = TypeVar("T")
 
@@ -148,6 +151,10 @@ class Writer:
         offset = self.file.size
         chunks = []
         for record in batch:
+            if isinstance(record, Snapshot) and not isinstance(record.state, msgspec.Raw):
+                # A frozen copy of the state (Tracker.freeze): encoded here, off the loop.
+                state = encode_state(record.state, self.serializer.encode_value)
+                record = msgspec.structs.replace(record, state=msgspec.Raw(state))
             chunk = self.serializer.encode(record, offset)
             chunks.append(chunk)
             offset += len(chunk)

@@ -1078,3 +1078,37 @@ async def test_a_value_of_the_wrong_type_is_refused_not_written(tmp_path: Path) 
             data.counter = 1
     async with Kanta(path, Data()) as db:
         assert db.data.counter == 1 and db.data.users["a"].name == "A"
+
+
+@pytest.mark.parametrize("serializer", [None, MsgPackSerializer()], ids=["json", "msgpack"])
+async def test_a_snapshot_is_encoded_off_the_loop_while_transactions_commit(
+    tmp_path: Path, serializer: Any
+) -> None:
+    """The snapshot holds the state of its revision, whatever commits while it is written."""
+    from kanta import verify
+
+    path = tmp_path / "db.kantadb"
+    state = Data(users={f"u{i}": User(f"n{i}", tags=["a"]) for i in range(30_000)})
+    async with Kanta(path, state, serializer=serializer, flush_interval=3600) as db:
+        db.request_snapshot()
+        flushing = asyncio.ensure_future(db.flush())
+        tracker = db._tracker
+        assert tracker is not None
+        while not tracker._frozen:  # the flush has frozen a copy and handed it over
+            await asyncio.sleep(0)
+        snapshot_rev = db.rev
+        for i in range(0, 30_000, 1_000):
+            with db.transaction("during the snapshot") as data:
+                data.users[f"u{i}"].tags.append("b")
+                data.users[f"u{i + 1}"].name = "renamed"
+                del data.users[f"u{i + 2}"]
+                data.users[f"new{i}"] = User("new")
+                data.counter += 1
+        assert tracker._frozen  # all of them committed while the copy was in use
+        await flushing
+        assert not tracker._frozen
+    report = verify(path)  # every snapshot equals the replay of the records before it
+    assert report.ok, report.problems
+    async with Kanta(path, Data(), serializer=serializer) as db:
+        assert db.rev == snapshot_rev + 30
+        assert db.data.counter == 30 and db.data.users["u0"].tags == ["a", "b"]
