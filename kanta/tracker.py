@@ -215,11 +215,7 @@ def _diff_keyed(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
         change = new_entry(live[key]) if old is MISSING else diff_entry(live[key], old)
         if change is not None:
             tree[key] = change
-    if not tree:
-        _reorder(shadow, live)
-        return None
-    tree[REORDER] = True
-    return tree
+    return _unordered(tree, live, shadow)
 
 
 def _diff_unaligned(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
@@ -232,9 +228,14 @@ def _diff_unaligned(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None
         change = diff_entry(value, old)
         if change is not None:
             tree[key] = change
+    return _unordered(tree, live, shadow)
+
+
+def _unordered(tree: Tree, live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
+    """A dict's changes when its key order may differ: REORDER, or realign the shadow."""
     if not tree:
         # Same entries in another order: bring the shadow's order in line so that later
-        # commits take the aligned path again.
+        # commits pair entries by position again.
         _reorder(shadow, live)
         return None
     tree[REORDER] = True
