@@ -79,10 +79,8 @@ def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any,
     """
     struct = is_struct(live)
     bulk = None if struct else _check_bulk(tree, live, hint, codec)
-    if bulk is not None:
-        _keep_copies(tree, bulk.copies)
-        if path and len(bulk.copies) == len(tree):
-            return msgspec.Raw(bulk.encoded)
+    if bulk is not None and path and bulk.size == len(tree) - (REORDER in tree):
+        return msgspec.Raw(bulk.encoded)
     out: dict[Any, Any] = {}
     deleted = [_escape(codec.key_form(key)) for key, op in tree.items() if op == DELETE]
     if deleted:
@@ -112,11 +110,11 @@ def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any,
 
 class _Bulk(NamedTuple):
     encoded: bytes  # the assigned entries, encoded as one dict
-    copies: dict[str, Any]  # their read-back copies
+    size: int  # how many
 
 
 def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) -> _Bulk | None:
-    """The plain assignments of a dict node, encoded, read back and compared in one pass.
+    """Check the plain assignments of a dict node in one pass and keep their copies.
 
     None when there are few of them, or when any one fails a check or reads back in
     another form: then the per-entry path decides, and names the entry that fails.
@@ -124,17 +122,32 @@ def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) 
     keys = _bulk_keys(tree)
     if keys is None:
         return None
-    values = dict(zip(keys, map(live.__getitem__, keys), strict=True))
+    values = {key: live[key] for key in keys}
     try:
         encoded = codec.encode_value(values)
-        with _gc_paused():
-            copies = codec.decode_value(encoded, GenericAlias(dict, (str, value_hint(hint))))
-    except (*_ENCODE_ERRORS, msgspec.DecodeError):
+    except _ENCODE_ERRORS:
+        return None
+    with _gc_paused():
+        copies = _read_back(encoded, values, value_hint(hint), codec)
+        if copies is None:
+            return None
+        # `(SET, copy)` for each, as `_store` leaves it (the copies come in the same order).
+        tree.update(zip(keys, zip(repeat(SET), copies.values()), strict=False))
+    return _Bulk(encoded, len(keys))
+
+
+def _read_back(
+    encoded: bytes, values: dict[str, Any], hint: Any, codec: ValueCodec
+) -> dict[str, Any] | None:
+    """The copies of `values` decoded from `encoded`, if each is equal and in the same form."""
+    try:
+        copies: dict[str, Any] = codec.decode_value(encoded, GenericAlias(dict, (str, hint)))
+    except (msgspec.DecodeError, TypeError):  # TypeError: a hint msgspec cannot decode
         return None
     # `==` on the dicts compares each copy with its live value, copy first, as `_store`.
     if copies != values or not _same_forms(copies, values):
         return None
-    return _Bulk(encoded, copies)
+    return copies
 
 
 def _bulk_keys(tree: Tree) -> list[str] | None:
@@ -163,18 +176,15 @@ def _same_forms(copies: dict[str, Any], values: dict[str, Any]) -> bool:
         return False
 
 
-def _keep_copies(tree: Tree, copies: dict[str, Any]) -> None:
-    """Store `(SET, copy)` for each entry checked in bulk, as `_store` would."""
-    with _gc_paused():
-        tree.update(zip(copies, zip(repeat(SET), copies.values()), strict=False))
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Hold off the cycle collector while a bulk check allocates many objects.
 
-    The objects are acyclic, and each collection their number would set off scans the
-    whole state (which is large when a bulk insert is): it took most of the time.
+    Every few hundred allocations the collector would scan the young objects, and often
+    the whole state: for a large insert that took most of the time. The copies live as
+    long as the state, so they go straight to the oldest generation (`freeze` then
+    `unfreeze` moves the young objects there without scanning them), unless the
+    application froze objects itself.
     """
     if not gc.isenabled():
         yield
@@ -183,6 +193,9 @@ def _gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 
