@@ -315,17 +315,18 @@ class Callbacks:
         return True
 
 
-def run_validators(db: Any, rendered: Tree | None) -> None:
+def run_validators(db: Any, rendered: Tree | None, paths: Any = None) -> None:
     """Run the validators on `db.data`; one that changed the data is a DataIntegrityError.
 
     `rendered` is the transaction's change tree after `render` (None at open, where
     nothing may change at all): what is about to be written must still be what is live.
+    `paths` are a flat transaction's (only they are compared again, as at its commit).
     """
     callbacks: Callbacks = db._callbacks
     if not callbacks["validate"]:
         return
     callbacks.validate(Context(db))
-    after = db._tracker.changes(db.data)
+    after = db._changes(paths)
     unchanged = after is None if rendered is None else same_change(rendered, after, db.data)
     if unchanged:
         return

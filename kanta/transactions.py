@@ -168,7 +168,7 @@ class Transactions(Generic[T]):
                 db_path=self._path,
                 action=action,
             ) from exc
-        run_validators(self._db, tree)
+        run_validators(self._db, tree, paths)
         now = self._clock()
         stamp = now if mtime is True else (mtime or None)
         record = Change(ts=now, a=action, v=self._version, u=user, m=stamp, diff=diff)

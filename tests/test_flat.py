@@ -16,6 +16,7 @@ import pytest
 
 from kanta import Kanta
 from kanta.errors import DataIntegrityError
+from kanta.tracker import Tracker
 
 
 class User(msgspec.Struct):
@@ -153,3 +154,59 @@ async def test_close_reports_a_stray_change_made_after_the_last_transaction(
         await db.close()
     state = await reopened(path)
     assert (state.users["u1"].age, state.total) == (2, 0)
+
+
+async def test_a_flat_transaction_never_compares_the_whole_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not at its start, not at its commit, not for the validators: only the paths."""
+    db = Kanta(tmp_path / "db.kantadb", initial(), flush_interval=3600)
+
+    @db.validate
+    def ages_are_positive(data: Root) -> None:
+        if data.users["u1"].age < 0:
+            raise ValueError("negative age")
+
+    await db.open()
+
+    def whole_state(*args: Any) -> None:
+        raise AssertionError("the whole state was compared")
+
+    monkeypatch.setattr(Tracker, "changes", whole_state)
+    with db.transaction("inc", touches=[("users", "u1")]) as data:
+        data.users["u1"].age += 1
+    with (
+        pytest.raises(ValueError, match="negative"),
+        db.transaction("bad", touches=[("users", "u1")]) as data,
+    ):
+        data.users["u1"].age = -1
+    assert db.data.users["u1"].age == 2
+    monkeypatch.undo()
+    await db.close()
+
+
+async def test_a_validator_changing_a_declared_path_rolls_the_transaction_back(
+    tmp_path: Path,
+) -> None:
+    db = Kanta(tmp_path / "db.kantadb", initial())
+
+    @db.validate
+    def meddles(data: Root) -> None:
+        data.users["u1"].name = "meddled"
+
+    with pytest.raises(DataIntegrityError):  # at open, validators run on the whole state
+        await db.open()
+    db = Kanta(tmp_path / "db2.kantadb", initial())
+    await db.open()
+
+    @db.validate
+    def meddles_later(data: Root) -> None:
+        data.users["u1"].name = "meddled"
+
+    with (
+        pytest.raises(DataIntegrityError, match="validate"),
+        db.transaction("inc", touches=[("users", "u1")]) as data,
+    ):
+        data.users["u1"].age += 1
+    assert db.data.users["u1"] == User("n1", 1)
+    await db.close()
