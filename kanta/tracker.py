@@ -18,7 +18,7 @@ import decimal
 import enum
 import uuid
 from itertools import compress, filterfalse, islice, repeat
-from operator import ne
+from operator import itemgetter, ne
 from typing import Any
 
 import msgspec
@@ -197,9 +197,19 @@ def _diff_paired(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
         change = diff_entry(live[key], shadow[key])
         if change is not None:
             tree[key] = change
-    for key in islice(live, len(shadow), None):
-        tree[key] = new_entry(live[key])
+    appended = len(live) - len(shadow)
+    if appended:
+        _add_new_entries(tree, live, len(shadow))
     return tree
+
+
+def _add_new_entries(tree: Tree, live: dict[Any, Any], start: int) -> None:
+    """The keys of `live` from position `start` on, all new: SET, in C when none is a dict."""
+    if dict in set(map(type, islice(live.values(), start, None))):
+        for key in islice(live, start, None):
+            tree[key] = new_entry(live[key])
+    else:
+        tree.update(dict.fromkeys(islice(live, start, None), SET))
 
 
 def _diff_keyed(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
@@ -276,6 +286,9 @@ def _set(container: Any, key: Any, value: Any) -> None:
 
 
 def _accept(tree: Tree, live: Any, shadow: Any, shared: set[int] | None) -> None:
+    if kind_of(shadow) == DICT and _only_copies(tree):
+        shadow.update(zip(tree, map(itemgetter(1), tree.values()), strict=True))
+        return
     for key, op in tree.items():
         if key is REORDER:
             continue
@@ -293,6 +306,11 @@ def _accept(tree: Tree, live: Any, shadow: Any, shared: set[int] | None) -> None
             _set(shadow, key, clone(container_get(live, key)))
     if REORDER in tree:
         _reorder(shadow, live)
+
+
+def _only_copies(tree: Tree) -> bool:
+    """Whether every entry is an assignment with its read-back copy (a bulk insert)."""
+    return len(tree) > SMALL_DICT and set(map(type, tree.values())) == {tuple}
 
 
 def _spine(value: Any, shared: set[int]) -> Any:
