@@ -84,7 +84,7 @@ class LogEvent:
         user: str | None = None,
         extra: Any = None,
         error: BaseException | None = None,
-        diff: dict[Any, Any] | None = None,
+        diff: dict[Any, Any] | Callable[[], dict[Any, Any]] | None = None,
         states: StateDicts | None = None,
         show_diff: bool = True,
         filename: str | None = None,
@@ -101,7 +101,7 @@ class LogEvent:
         self.user = user
         self.extra = extra
         self.error = error
-        self.diff = diff if diff is not None else {}
+        self._diff = diff
         self.states = states if states is not None else StateDicts()
         self.show_diff = show_diff
         self.filename = filename
@@ -109,6 +109,17 @@ class LogEvent:
         self.to_version = to_version
         self.migrations = migrations if migrations is not None else []
         self._render = render
+
+    @property
+    def diff(self) -> dict[Any, Any]:
+        """The change as written, its values decoded (built on first access)."""
+        if callable(self._diff):
+            self._diff = self._diff()
+        return self._diff if self._diff is not None else {}
+
+    @diff.setter
+    def diff(self, value: dict[Any, Any]) -> None:
+        self._diff = value
 
     @property
     def previous(self) -> dict[Any, Any] | None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .callbacks import Context, FormatterEntry
+from .callbacks import Context
 from .diff import unescape_key
 from .formats import Serializer
 from .logevents import LOGGER_NAMES, KantaHandler, LogEvent, StateDicts, use_colour
+from .logtext import Entry, Formats, Style, render
 from .records import Change
 from .tracker import REORDER, Tree
 
@@ -26,12 +28,11 @@ if TYPE_CHECKING:
     from .loading import Loaded
 
 TRANSACTION = logging.getLogger(LOGGER_NAMES["transaction"])
+# The diff lines a transaction's log entry shows at most; the rest are counted.
+DIFF_LINES = 100
 BOOTSTRAP = logging.getLogger(LOGGER_NAMES["bootstrap"])
 MIGRATION = logging.getLogger(LOGGER_NAMES["migration"])
 logger = logging.getLogger("kanta")
-
-Entry = tuple[tuple[Any, ...], Any, bool]  # path, new value (builtin form), deleted
-_CODES = {"bold": "1;34", "dim": "2", "green": "32", "red": "31", "cyan": "36", "grey": "90"}
 
 
 # -- what happened ------------------------------------------------------------------------
@@ -53,12 +54,14 @@ def log_change(
         return
     serializer, tracker = db.serializer, db._tracker
     assert tracker is not None
-    entries = list(_tree_entries(tree, serializer))
+    # A bulk change would otherwise format a line per entry, whoever reads the log.
+    entries = list(islice(_tree_entries(tree, serializer), DIFF_LINES))
+    more = _count_paths(tree) - len(entries)
     states = StateDicts(
         lambda: serializer.to_state(tracker.shadow), lambda: serializer.to_state(db.data)
     )
     event = _change_event(db, record, target, extra=extra, states=states, show_diff=diff)
-    dispatch(db, event, entries, target.getChild("diff"))
+    dispatch(db, event, entries, target.getChild("diff"), more)
 
 
 def log_abort(
@@ -142,7 +145,7 @@ def _change_event(
         kanta=db,
         action=record.a,
         user=record.u,
-        diff=_plain(record.diff, db.serializer),
+        diff=lambda: _plain(record.diff, db.serializer),  # decoded if someone asks
         filename=str(db.filename),
         **fields,
     )
@@ -167,15 +170,20 @@ def _current(db: Kanta[Any]) -> Callable[[], Any]:
 
 
 def dispatch(
-    db: Kanta[Any], event: LogEvent, entries: list[Entry], diff_logger: logging.Logger | None
+    db: Kanta[Any],
+    event: LogEvent,
+    entries: list[Entry],
+    diff_logger: logging.Logger | None,
+    more: int = 0,
 ) -> None:
     """Offer the event to the logemit callbacks, then (unless one handled it) to logging.
 
     With a `diff_logger`, the diff lines go out on it and the header alone on the event's
     logger when the diff logger is switched off; without one, both go on the event's logger.
+    `more` counts the changed paths left out of `entries`.
     """
     formats = Formats(db, event.states)
-    event._render = lambda: render(event, entries, formats, Style(False), event.show_diff)
+    event._render = lambda: render(event, entries, formats, Style(False), event.show_diff, more)
     try:
         if not db._callbacks.emit(Context(db, event=event, states=event.states)):
             return
@@ -188,7 +196,8 @@ def dispatch(
                 target = diff_logger
             else:
                 with_diff = False
-        text = render(event, entries, formats, Style(_colour(target, event.level)), with_diff)
+        style = Style(_colour(target, event.level))
+        text = render(event, entries, formats, style, with_diff, more)
         target.log(event.level, text)
     finally:
         event.states.seal()
@@ -215,151 +224,6 @@ def _handlers(target: logging.Logger) -> Iterator[logging.Handler]:
         current = current.parent
 
 
-# -- rendering ----------------------------------------------------------------------------
-
-
-class Style:
-    """Wraps text in ANSI codes, or leaves it plain."""
-
-    def __init__(self, colour: bool) -> None:
-        self.colour = colour
-
-    def __call__(self, text: str, name: str) -> str:
-        """`text` in the named style."""
-        return f"\x1b[{_CODES[name]}m{text}\x1b[0m" if self.colour else text
-
-
-class Formats:
-    """The `@db.logfmt` formatters for one event, bound on first use."""
-
-    def __init__(self, db: Kanta[Any], states: StateDicts) -> None:
-        self._entries: list[FormatterEntry] = db._callbacks.formatters
-        self._ctx = Context(db, states=states)
-        self._bound: dict[int, Callable[[Any, str], str | None]] = {}
-        self._broken: set[int] = set()
-
-    def text(self, value: Any, path: str) -> str | None:
-        """The first formatter's text for `value` at `path`, or None."""
-        for index, entry in enumerate(self._entries):
-            if index in self._broken or not entry.matches(path):
-                continue
-            try:
-                bound = self._bound.get(index)
-                if bound is None:
-                    bound = self._bound[index] = entry.bind(self._ctx)
-                result = bound(value, path)
-            except Exception:
-                # One broken formatter must not lose the log line; it sits out this event.
-                logger.exception("kanta: @db.logfmt callback %s failed at %r", entry.name, path)
-                self._broken.add(index)
-                continue
-            if result is not None:
-                return str(result)
-        return None
-
-
-def render(
-    event: LogEvent, entries: list[Entry], formats: Formats, style: Style, with_diff: bool
-) -> str:
-    """The log text of an event: its header, then (if wanted) one line per changed path."""
-    head = header(event, formats, style)
-    lines = diff_lines(entries, formats, style) if with_diff else []
-    if len(lines) == 1 and "\n" not in lines[0]:
-        return f"{head}  {lines[0]}"
-    return "\n".join([head, *("  " + line.replace("\n", "\n  ") for line in lines)])
-
-
-def header(event: LogEvent, formats: Formats, style: Style) -> str:
-    """`ACTION [EXTRA] by USER`, or what a file event says."""
-    if event.kind == "created":
-        return f"{style(str(event.filename), 'bold')} created"
-    if event.kind == "migrated":
-        versions = f"v{event.from_version} -> v{event.to_version}"
-        return f"{style(str(event.filename), 'bold')} migrated {versions}: " + ", ".join(
-            event.migrations
-        )
-    text = style(event.action or "-", "bold")
-    if event.extra is not None:
-        text += " " + style(str(event.extra), "grey")
-    if event.user is not None:
-        user = formats.text(event.user, "$user") or str(event.user)
-        text += " by " + style(user, "cyan")
-    if event.kind == "aborted":
-        text += f" transaction aborted: {event.error}"
-    return text
-
-
-def diff_lines(entries: list[Entry], formats: Formats, style: Style) -> list[str]:
-    """Aligned `path = value` lines; a deleted path is marked ✗, a new mapping is a block."""
-    paths = [_path(parts, formats, style) for parts, _, _ in entries]
-    width = max((size for _, size in paths), default=0)
-    lines = []
-    for (path, size), (parts, value, deleted) in zip(paths, entries, strict=True):
-        if deleted:
-            lines.append(f"{path} {style('✗', 'red')}")
-            continue
-        dotted = _dotted(parts)
-        pad = " " * (width - size)
-        custom = formats.text(value, dotted)
-        if custom is None and isinstance(value, dict) and value:
-            lines.append(f"{path}{pad} {style('=', 'grey')}\n" + _block(value, dotted, formats))
-        else:
-            shown = custom if custom is not None else show(value, dotted, formats)
-            lines.append(f"{path}{pad} {style('=', 'grey')} {shown}")
-    return lines
-
-
-def _path(parts: tuple[Any, ...], formats: Formats, style: Style) -> tuple[str, int]:
-    """A path with each element formatted, and its printed width."""
-    names = [_key(key, _dotted(parts[: i + 1]), formats) for i, key in enumerate(parts)]
-    text = ".".join(names) or "."
-    if len(names) > 1:
-        styled = style(".".join(names[:-1]) + ".", "grey") + style(names[-1], "green")
-    else:
-        styled = style(text, "green")
-    return styled, len(text)
-
-
-def _block(value: dict[Any, Any], path: str, formats: Formats) -> str:
-    labels = [_key(key, f"{path}.{key}", formats) + ":" for key in value]
-    width = max(map(len, labels)) + 1
-    return "\n".join(
-        f"  {label:<{width}}{show(item, f'{path}.{key}', formats)}"
-        for label, (key, item) in zip(labels, value.items(), strict=True)
-    )
-
-
-def show(value: Any, path: str, formats: Formats) -> str:
-    """A value in a compact flow style, each part through the formatters."""
-    custom = formats.text(value, path)
-    if custom is not None:
-        return custom
-    if isinstance(value, dict):
-        items = (
-            f"{_key(key, f'{path}.{key}', formats)}: {show(item, f'{path}.{key}', formats)}"
-            for key, item in value.items()
-        )
-        return "{" + ", ".join(items) + "}"
-    if isinstance(value, list | tuple):
-        return (
-            "["
-            + ", ".join(show(item, f"{path}.{i}", formats) for i, item in enumerate(value))
-            + "]"
-        )
-    if isinstance(value, str):
-        return value if value else '""'
-    text = msgspec.json.encode(value).decode()
-    return text[1:-1] if text.startswith('"') else text  # datetimes, bytes, UUIDs unquoted
-
-
-def _key(key: Any, path: str, formats: Formats) -> str:
-    return formats.text(key, path) or str(key)
-
-
-def _dotted(parts: tuple[Any, ...]) -> str:
-    return ".".join(map(str, parts))
-
-
 # -- from changes to entries ----------------------------------------------------------------
 
 
@@ -379,6 +243,17 @@ def _tree_entries(
             yield path, serializer.to_state(op[1]), False
         else:
             yield path, None, True
+
+
+def _count_paths(tree: Tree) -> int:
+    """How many paths a change tree changes (what `_tree_entries` would give)."""
+    count = 0
+    for key, op in tree.items():
+        if type(op) is dict:
+            count += _count_paths(op)
+        elif key is not REORDER:
+            count += 1
+    return count
 
 
 def _assignments(state: Any) -> Iterator[Entry]:

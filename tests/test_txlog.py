@@ -486,3 +486,26 @@ def test_importing_kanta_changes_no_logging_setup() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
+
+
+async def test_a_bulk_change_logs_its_first_lines_and_counts_the_rest(path: Path) -> None:
+    stream = capture()
+    events: list[LogEvent] = []
+    db = Kanta(path, Data())
+
+    @db.logemit
+    def keep(event: LogEvent) -> bool:
+        events.append(event)
+        return True  # and log it too
+
+    await db.open()
+    with db.transaction("import") as data:
+        data.groups.update({f"g{i:03}": [str(i)] for i in range(250)})
+    await db.close()
+    text = entries(stream, "import")[0]
+    lines = text.splitlines()
+    assert lines[1:3] == ["  groups.g000 = [0]", "  groups.g001 = [1]"]
+    assert len(lines) == 1 + 100 + 1 and lines[-1] == "  ... and 150 more"
+    # The event still carries the whole change, decoded when asked for.
+    change = next(event for event in events if event.action == "import")
+    assert len(change.diff["groups"]) == 250
