@@ -225,7 +225,10 @@ def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> t
 def _check_key(key: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> None:
     if type(key) is str:
         return
-    form = codec.key_form(key)
+    try:
+        form = codec.key_form(key)
+    except (TypeError, ValueError, msgspec.EncodeError) as exc:
+        raise UnstorableChange(path, f"key {key!r} cannot be encoded: {exc}") from exc
     try:
         back = msgspec.convert(form, Any if is_open(hint) else hint, strict=False)
     except msgspec.ValidationError as exc:

@@ -1112,3 +1112,18 @@ async def test_a_snapshot_is_encoded_off_the_loop_while_transactions_commit(
     async with Kanta(path, Data(), serializer=serializer) as db:
         assert db.rev == snapshot_rev + 30
         assert db.data.counter == 30 and db.data.users["u0"].tags == ["a", "b"]
+
+
+class Counts(msgspec.Struct):
+    by_id: dict[int, int] = {}
+
+
+@pytest.mark.parametrize("key", [True, (1, 2), 1.5], ids=["bool", "tuple", "float"])
+async def test_a_key_that_cannot_be_written_rolls_the_transaction_back(
+    tmp_path: Path, key: Any
+) -> None:
+    async with Kanta(tmp_path / "db.kantadb", Counts()) as db:
+        with pytest.raises(DatabaseError, match="by_id"), db.transaction("bad key") as data:
+            data.by_id[5] = 1
+            data.by_id[key] = 2
+        assert db.data.by_id == {} and db.rev == 1
