@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -153,7 +154,8 @@ class Writer:
         for record in batch:
             if isinstance(record, Snapshot) and not isinstance(record.state, msgspec.Raw):
                 # A frozen copy of the state (Tracker.freeze): encoded here, off the loop.
-                state = encode_state(record.state, self.serializer.encode_value)
+                encode = self.serializer.encode_value
+                state = encode_state(record.state, encode, pause=_give_the_gil_away)
                 record = msgspec.structs.replace(record, state=msgspec.Raw(state))
             chunk = self.serializer.encode(record, offset)
             chunks.append(chunk)
@@ -176,3 +178,8 @@ class Writer:
     def close(self) -> None:
         """Stop the worker thread; call after `wait_idle`."""
         self._executor.shutdown(wait=True)
+
+
+def _give_the_gil_away() -> None:
+    """Let a thread waiting for the GIL (the event loop) run now, not after 5 ms."""
+    time.sleep(0)
