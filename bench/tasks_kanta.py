@@ -28,39 +28,45 @@ from bench.workload import (
     stopwatch,
     summary_ms,
     supports_durability,
+    transaction,
+    unsupported,
 )
 
 Db = Any  # a Kanta[Data] of either version
 
 
-async def increment(db: Db, user_key: str) -> float:
+async def increment(db: Db, user_key: str, mode: str = "default") -> float:
     """One transaction `data.users[k].age += 1`; returns its duration (the flush after it
     is not timed)."""
     start = time.perf_counter()
-    with db.transaction("increment", user="bench") as data:
+    with transaction(db, "increment", mode, user_key) as data:
         data.users[user_key].age += 1
     elapsed = time.perf_counter() - start
     await flush(db)
     return elapsed
 
 
-async def insert(db: Db, user_key: str, user: User) -> None:
-    with db.transaction("insert", user="bench") as data:
+async def insert(db: Db, user_key: str, user: User, mode: str = "default") -> None:
+    with transaction(db, "insert", mode, user_key) as data:
         data.users[user_key] = user
 
 
 # -- 1. latency -----------------------------------------------------------------------------
 
 
-async def latency(path: str, size: int, budget: float, low: int, high: int) -> dict[str, Any]:
+async def latency(
+    path: str, size: int, budget: float, low: int, high: int, mode: str = "default"
+) -> dict[str, Any]:
+    if skipped := unsupported(mode):
+        return {"skipped": skipped}
     db = fresh_database(path, build_state(size))
     with stopwatch() as created:
         await db.open()
     await flush(db)
     keys = random_keys(size, high + 3)
-    warmup = [await increment(db, k) for k in keys[:3]]
+    warmup = [await increment(db, k, mode) for k in keys[:3]]
     runs = runs_for(min(warmup), budget, low, high)
-    timings = [await increment(db, k) for k in keys[3 : 3 + runs]]
+    timings = [await increment(db, k, mode) for k in keys[3 : 3 + runs]]
     await close(db)
     remove(Path(path))
     return {**summary_ms(timings), "create_s": created[0]}
@@ -69,16 +75,18 @@ async def latency(path: str, size: int, budget: float, low: int, high: int) -> d
 # -- 2. throughput --------------------------------------------------------------------------
 
 
-async def throughput(path: str, count: int) -> dict[str, Any]:
+async def throughput(path: str, count: int, mode: str = "default") -> dict[str, Any]:
+    if skipped := unsupported(mode):
+        return {"skipped": skipped}
     db = fresh_database(path, Data())
     await db.open()
     for i in range(100):  # warm-up, under other keys
-        await insert(db, f"warm{i}", make_user(i))
+        await insert(db, f"warm{i}", make_user(i), mode)
     await flush(db)
     users = [(key(i), make_user(i)) for i in range(count)]
     with stopwatch() as elapsed:
         for user_key, user in users:
-            await insert(db, user_key, user)
+            await insert(db, user_key, user, mode)
         await flush(db)
     await close(db)
     remove(Path(path))
@@ -222,16 +230,21 @@ async def memory(path: str, size: int, source: str | None) -> dict[str, Any]:
 # -- 6. event-loop stalls -------------------------------------------------------------------
 
 
-async def stalls(path: str, source: str, size: int, seconds: float) -> dict[str, Any]:
+async def stalls(
+    path: str, source: str, size: int, seconds: float, mode: str = "default"
+) -> dict[str, Any]:
     """A 1 ms ticker's longest gap while transactions, flushes and snapshots run."""
+    if skipped := unsupported(mode):
+        return {"skipped": skipped}
     shutil.copyfile(source, path)
     db = database(Path(path), Data())
     await db.open()
     for user_key in random_keys(size, 3, seed=2):
-        await increment(db, user_key)
+        await increment(db, user_key, mode)
     state = {"running": True}
     keys = random_keys(size, 100_000, seed=3)  # made before the ticker starts
-    ticks, (busy, snapshots) = await asyncio.gather(ticker(state), churn(db, keys, seconds, state))
+    churning = churn(db, keys, seconds, state, mode)
+    ticks, (busy, snapshots) = await asyncio.gather(ticker(state), churning)
     await close(db)
     remove(Path(path))
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
@@ -254,7 +267,7 @@ async def ticker(state: dict[str, bool]) -> list[float]:
 
 
 async def churn(
-    db: Db, keys: list[str], seconds: float, state: dict[str, bool]
+    db: Db, keys: list[str], seconds: float, state: dict[str, bool], mode: str
 ) -> tuple[list[tuple[float, float]], int]:
     """Transactions every 5 ms, a flush every 5th, a snapshot every 20th; returns each
     transaction's (start, end) and the number of snapshots requested."""
@@ -262,9 +275,10 @@ async def churn(
     snapshots = 0
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
+        user_key = keys[len(busy) % len(keys)]
         start = time.perf_counter()
-        with db.transaction("increment", user="bench") as data:
-            data.users[keys[len(busy) % len(keys)]].age += 1
+        with transaction(db, "increment", mode, user_key) as data:
+            data.users[user_key].age += 1
         busy.append((start, time.perf_counter()))
         if len(busy) % 20 == 0:
             db.request_snapshot()

@@ -128,6 +128,29 @@ def supports_durability() -> bool:
     return "durability" in inspect.signature(Kanta).parameters
 
 
+def supports_touches() -> bool:
+    """Flat transactions (`touches=`): this kanta has them, kanta 0.9.4 does not."""
+    return "touches" in inspect.signature(Kanta.transaction).parameters
+
+
+MODES = ("default", "flat")  # a transaction comparing the whole state, or declared paths
+
+
+def transaction(db: Kanta[Any], action: str, mode: str, user_key: str) -> Any:
+    """`db.transaction(action, user="bench")`; in flat mode with
+    `touches=[("users", user_key)]`, the one path the block changes."""
+    if mode == "flat":
+        return db.transaction(action, user="bench", touches=[("users", user_key)])
+    return db.transaction(action, user="bench")
+
+
+def unsupported(mode: str) -> str | None:
+    """Why this kanta cannot run `mode`, if it cannot."""
+    if mode == "flat" and not supports_touches():
+        return "this kanta has no flat transactions (no touches= argument)"
+    return None
+
+
 def serializer(fmt: str) -> Any:
     if fmt == "json":
         return None
