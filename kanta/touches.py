@@ -16,11 +16,8 @@ from .tracker import (
     DICT,
     LEAF,
     MISSING,
-    STRUCT,
     Tracker,
     Tree,
-    container_get,
-    container_has,
     diff_entry,
     kind_of,
     new_entry,
@@ -29,39 +26,28 @@ from .tracker import (
 Paths = tuple[tuple[Any, ...], ...]
 
 
-def flat_paths(root: Any, touches: Any) -> Paths:
+def flat_paths(touches: Any) -> Paths:
     """Check and tidy the paths a flat transaction declares: tuples of keys and field names.
 
     A path inside another declared path is dropped (the outer one covers it). A path may
-    end at, or pass, a key that does not exist yet; a Struct field it names must exist.
+    end at, or pass, a key that does not exist yet; the Struct fields it names are checked
+    when the transaction compares them (at its start).
     """
-    if isinstance(touches, (str, bytes)) or not all(isinstance(p, (tuple, list)) for p in touches):
+    declared = None if isinstance(touches, (str, bytes)) else list(touches)
+    if declared is None or not all(isinstance(path, (tuple, list)) for path in declared):
         raise TypeError(
             "touches takes a list of paths, each a tuple of keys and field names, "
             f"e.g. touches=[('users', key)]; got {touches!r}"
         )
+    if len(declared) == 1:
+        return (tuple(declared[0]),)
     # Declared order is kept (it is the order of the keys in the record); outer paths first.
-    paths = sorted(dict.fromkeys(tuple(path) for path in touches), key=len)
+    paths = sorted(dict.fromkeys(map(tuple, declared)), key=len)
     kept: list[tuple[Any, ...]] = []
     for path in paths:
-        _check_fields(root, path)
         if not any(path[: len(outer)] == outer for outer in kept):
             kept.append(path)
     return tuple(kept)
-
-
-def _check_fields(root: Any, path: tuple[Any, ...]) -> None:
-    node = root
-    for depth, key in enumerate(path):
-        kind = kind_of(node)
-        if kind == LEAF:
-            return  # a value compared whole: the rest of the path is inside it
-        if kind == STRUCT and key not in type(node).__struct_fields__:
-            where = ".".join(map(str, path[: depth + 1]))
-            raise ValueError(f"touches: {type(node).__name__} has no field {key!r} (at {where})")
-        node = container_get(node, key) if container_has(node, key) else None
-        if node is None:
-            return
 
 
 def _diff_path(live: Any, shadow: Any, path: tuple[Any, ...]) -> Tree | None:
@@ -94,7 +80,11 @@ def changes_at(tracker: Tracker, live: Any, paths: Paths) -> Tree | None:
         return tracker.changes(live)  # the root: a whole comparison
     tree: Tree = {}
     for path in paths:
-        change = _diff_path(live, tracker.shadow, path)
+        try:
+            change = _diff_path(live, tracker.shadow, path)
+        except AttributeError as exc:
+            where = ".".join(map(str, path))
+            raise ValueError(f"touches: no such field on the path {where} ({exc})") from exc
         if change is not None:
             _merge(tree, change)
     return tree or None

@@ -102,7 +102,7 @@ class Transactions(Generic[T]):
         self._check_writable()
         if self._in_transaction:
             raise RuntimeError("nested transactions are not supported")
-        paths = None if touches is None else flat_paths(self._data, touches)
+        paths = None if touches is None else flat_paths(touches)
         self._check_untouched(paths)
         self._in_transaction = True
         try:
