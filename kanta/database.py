@@ -27,7 +27,7 @@ from .logfile import LogFile
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .retention import window
 from .snapshots import SnapshotPolicy
-from .tracker import Tracker, fresh_copy
+from .tracker import Tracker, shadow_of
 from .transactions import Transactions
 from .writer import DURABILITY, Durability, Writer
 
@@ -157,10 +157,7 @@ class Kanta(Decorators, Transactions[T], Generic[T]):
         self._readonly = readonly
         self._serializer = loaded.serializer
         self._version, self._rev, self._mtime = loaded.version, loaded.rev, loaded.mtime
-        shadow = loaded.shadow
-        if shadow is None:
-            shadow = fresh_copy(self._data, self._type)
-        self._tracker = Tracker(shadow)
+        self._tracker = Tracker(shadow_of(self._data))
         self._snapshot_requested = False
         self._is_open = True
         if not readonly:

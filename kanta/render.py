@@ -12,9 +12,6 @@ C. Only when that check fails are they checked one by one, which names the faili
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import compress, repeat
 from operator import eq
 from types import GenericAlias
@@ -22,6 +19,7 @@ from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
+from .gcpause import gc_paused
 from .hints import field_hint, is_open, key_hint, value_hint
 from .tracker import (
     DELETE,
@@ -127,7 +125,7 @@ def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) 
         encoded = codec.encode_value(values)
     except _ENCODE_ERRORS:
         return None
-    with _gc_paused():
+    with gc_paused():
         copies = _read_back(encoded, values, value_hint(hint), codec)
         if copies is None:
             return None
@@ -174,29 +172,6 @@ def _same_forms(copies: dict[str, Any], values: dict[str, Any]) -> bool:
         return _form.encode(list(copies.values())) == _form.encode(list(values.values()))
     except _ENCODE_ERRORS:
         return False
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hold off the cycle collector while a bulk check allocates many objects.
-
-    Every few hundred allocations the collector would scan the young objects, and often
-    the whole state: for a large insert that took most of the time. The copies live as
-    long as the state, so they go straight to the oldest generation (`freeze` then
-    `unfreeze` moves the young objects there without scanning them), unless the
-    application froze objects itself.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> tuple[bytes, Any]:

