@@ -5,13 +5,15 @@ Every line we write ends with a chained checksum field `c` (see `kanta.seal`).
 
 from __future__ import annotations
 
+from itertools import accumulate, compress, count, repeat
+from operator import add
 from typing import Any
 
 import msgspec
 
 from .framing import Damage, RawRecord, Scan, value_decoder
 from .records import Change, Record, Snapshot
-from .seal import intact, looks_sealed, seal, tip, unseal
+from .seal import chain_tip, intact, looks_sealed, seal, tip, unseal
 
 SNAPSHOT_PREFIX = b"SNAPSHOT "
 
@@ -58,9 +60,12 @@ class JsonSerializer:
         """A value as it appears inside a record."""
         return _encoder.encode(value)
 
-    def decode_value(self, data: bytes, hint: Any) -> Any:
+    def decode_value(self, data: bytes | memoryview, hint: Any) -> Any:
         """Read back an encoded value as the annotation `hint` says (validating it)."""
         return value_decoder(msgspec.json.Decoder, hint).decode(data)
+
+    # The decoder's own method, with no Python call around it: replay calls it per record.
+    decode_change = staticmethod(_change_decoder.decode)
 
     def decode(self, raw: RawRecord) -> Record:
         """Decode one record; raises msgspec.DecodeError or ValidationError."""
@@ -88,8 +93,15 @@ class JsonSerializer:
         A line whose checksum fails, with an intact line after it, is corruption. A damaged
         end of file (a torn line, zeros, garbage) is a tail.
         """
-        records = _lines(data, start, first_position)
+        lines = _split(data, start)
+        records = _records(lines, start, first_position, len(data))
         needs_newline = bool(records) and records[-1].end == len(data) and not data.endswith(b"\n")
+        last_tip = chain_tip(lines)
+        if last_tip is not None:
+            # A whole file of ours, the usual case: verified in one pass, nothing to cut.
+            self._tip = last_tip
+            end = records[-1].end if records else start
+            return Scan(records, end, None, needs_newline=needs_newline)
         prev = b""
         for index, raw in enumerate(records):
             line = _line(raw)
@@ -138,24 +150,30 @@ class JsonSerializer:
         return scan
 
 
-def _lines(data: bytes, start: int, position: int) -> list[RawRecord]:
-    records: list[RawRecord] = []
-    pos = start
-    while pos < len(data):
-        newline = data.find(b"\n", pos)
-        stop = len(data) if newline == -1 else newline
-        records.append(_raw(data, pos, stop, stop + (newline != -1), position))
-        position += 1
-        pos = stop + 1
-    return records
+def _split(data: bytes, start: int) -> list[bytes]:
+    """The lines of `data[start:]`, without their newlines."""
+    lines = (data[start:] if start else data).split(b"\n")
+    if lines[-1] == b"":  # after the last newline, or all of an empty file
+        lines.pop()
+    return lines
+
+
+def _records(lines: list[bytes], start: int, position: int, size: int) -> list[RawRecord]:
+    """The records of lines that start at `start` of a file of `size` bytes."""
+    # Built by C-level iteration: a long log has a record for every line.
+    starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=start))
+    ends = starts[1:]
+    if ends and ends[-1] > size:  # the last line has no newline
+        ends[-1] = size
+    snapshots = list(map(bytes.startswith, lines, repeat(SNAPSHOT_PREFIX)))
+    payloads = lines
+    if any(snapshots):
+        payloads = list(lines)
+        for index in compress(count(), snapshots):
+            payloads[index] = lines[index][len(SNAPSHOT_PREFIX) :]
+    fields = zip(count(position), starts, ends, snapshots, payloads)
+    return list(map(tuple.__new__, repeat(RawRecord), fields))
 
 
 def _line(raw: RawRecord) -> bytes:
     return SNAPSHOT_PREFIX + raw.payload if raw.is_snapshot else raw.payload
-
-
-def _raw(data: bytes, start: int, stop: int, end: int, position: int) -> RawRecord:
-    line = data[start:stop]
-    if line.startswith(SNAPSHOT_PREFIX):
-        return RawRecord(position, start, end, True, line[len(SNAPSHOT_PREFIX) :])
-    return RawRecord(position, start, end, False, line)

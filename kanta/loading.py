@@ -17,12 +17,13 @@ from .callbacks import Context
 from .diff import diff
 from .errors import DatabaseError, ReplayError
 from .formats import Serializer, serializer_for
-from .framing import Damage, Scan
+from .framing import Damage, RawRecord, Scan
+from .gcpause import gc_paused
 from .logfile import LogFile
 from .maintenance import save_cut
 from .migrations import MigrationReport, code_version, load_migrations, plan, run
-from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
-from .replay import replay
+from .records import SNAPSHOT_META_FORMAT, Change, Snapshot, SnapshotHead
+from .replay import Replayed, replay, start_at_snapshot
 from .sidefiles import drop_stale_temps
 
 if TYPE_CHECKING:
@@ -48,9 +49,6 @@ class Loaded:
     report: MigrationReport | None = None
     changes: list[Change] = field(default_factory=list)
     file: LogFile | None = None  # the file opened, or the one a rotation replaced it with
-    # A copy of `live` sharing no mutable object with it, when loading could make one
-    # cheaply; otherwise the database makes one with `tracker.fresh_copy`.
-    shadow: Any = None
 
 
 async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -> Loaded:
@@ -85,7 +83,8 @@ async def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
 
 async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: bool) -> Loaded:
     serializer = serializer_for(data, db.serializer, file.path)
-    scan = serializer.scan(data)
+    with gc_paused():  # a record object for every record: a long log makes many
+        scan = serializer.scan(data)
     if scan.damage is not None and scan.damage.valid_after is not None:
         raise corruption_error(scan.damage, serializer, file.path)
     if scan.damage is not None and not readonly:
@@ -98,19 +97,17 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         return await bootstrap(db, serializer)
     if scan.needs_newline and not readonly:
         await asyncio.to_thread(file.append, b"\n")
-    replayed = replay(serializer, scan.records, file.path)
-    fold = replayed.fold
-    records, state, version, report = _migrate(db, serializer, fold.state, fold.version)
-    live = decode_state(serializer, state, db, position=None)
-    normalised = _normalise(serializer, state, live)
-    if normalised is not None:
-        change = _raw(serializer, normalised)
-        records.append(Change(ts=db._clock(), a="migrate:msgspec", v=version, diff=change))
+    opened = _at_snapshot(db, serializer, scan.records)
+    if opened is None:
+        opened = _replay_and_migrate(db, serializer, scan.records, file.path)
+    records, fold = opened.records, opened.replayed.fold
     rev = fold.rev
     if records and not readonly:
         rev += len(records)
-        state_raw = _raw(serializer, live)
-        snapshot = Snapshot(db._clock(), version, state_raw, fold.mtime, rev, SNAPSHOT_META_FORMAT)
+        state_raw = _raw(serializer, opened.live)
+        snapshot = Snapshot(
+            db._clock(), opened.version, state_raw, fold.mtime, rev, SNAPSHOT_META_FORMAT
+        )
         records.append(snapshot)
     changes = [record for record in records if isinstance(record, Change)]
     if readonly:
@@ -120,17 +117,74 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         file = await _rotate_at_open(db, file, serializer, data, scan)
     return Loaded(
         serializer,
-        live,
-        version,
+        opened.live,
+        opened.version,
         rev,
         fold.mtime,
-        replayed.replayed_bytes,
-        replayed.base_bytes,
+        opened.replayed.replayed_bytes,
+        opened.replayed.base_bytes,
         records,
-        report=report,
+        report=opened.report,
         changes=changes,
         file=file,
     )
+
+
+@dataclass
+class _Opened:
+    """The state a file holds, in the code's schema, and the records that bring it there."""
+
+    replayed: Replayed
+    live: Any
+    version: int
+    records: list[Change | Snapshot]
+    report: MigrationReport | None = None
+
+
+def _replay_and_migrate(
+    db: Kanta[Any], serializer: Serializer, raws: list[RawRecord], path: Path
+) -> _Opened:
+    """The general way: replay into builtins, migrate, decode into the root type, normalise."""
+    with gc_paused():
+        replayed = replay(serializer, raws, path)
+    fold = replayed.fold
+    records, state, version, report = _migrate(db, serializer, fold.state, fold.version)
+    with gc_paused():
+        live = decode_state(serializer, state, db, position=None)
+        normalised = _normalise(serializer, state, live)
+    if normalised is not None:
+        change = _raw(serializer, normalised)
+        records.append(Change(ts=db._clock(), a="migrate:msgspec", v=version, diff=change))
+    return _Opened(replayed, live, version, records, report)
+
+
+def _at_snapshot(db: Kanta[Any], serializer: Serializer, raws: list[RawRecord]) -> _Opened | None:
+    """The fast way for a file that ends with a snapshot in the code's schema and in exactly
+    the form the code writes it: the state decoded straight into the root type, with no
+    builtin form, conversion or normalisation.
+
+    None when any of that does not hold: the general way then gives the same result, or
+    raises what it raises, in its own order.
+    """
+    last = raws[-1]
+    if not last.is_snapshot:
+        return None
+    with gc_paused():
+        try:
+            head = serializer.decode_value(last.payload, SnapshotHead)
+            if plan(head.v, load_migrations(db._migrations, db_path=db.filename)):
+                return None
+            live = serializer.decode_value(memoryview(head.state), db._type)
+            # Written as the code writes it: re-encoding finds nothing to normalise, and the
+            # general way would decode it to the same value (tests/test_replay_fast.py).
+            if serializer.encode_value(live) != memoryview(head.state):
+                return None
+        except Exception:  # the general way raises it again, in its own order
+            return None
+    snapshot = Snapshot(head.ts, head.v, live, head.m, head.r, head.k)
+    fold, base_bytes = start_at_snapshot(raws, len(raws) - 1, snapshot)
+    replayed = Replayed(fold, len(raws) - 1, 0, base_bytes, head.ts)
+    return _Opened(replayed, live, head.v, [])
 
 
 async def _rotate_at_open(
@@ -179,6 +233,11 @@ def decode_state(serializer: Serializer, state: Any, db: Kanta[Any], position: i
 
 def _normalise(serializer: Serializer, state: Any, live: Any) -> dict[Any, Any] | None:
     """The diff that re-encoding through the root type makes (new defaults, dropped fields)."""
+    if _encodes_alike(serializer, state, live):
+        # Nothing on disk would change. Settled first, by encoding: a tuple (a list once
+        # written) or a NaN (not equal to itself) differs in memory, and made a record
+        # that changed nothing at every open.
+        return None
     canonical = serializer.to_state(live)
     if canonical == state:
         # The usual case, settled by one C-level comparison. Values that only compare
@@ -188,6 +247,13 @@ def _normalise(serializer: Serializer, state: Any, live: Any) -> dict[Any, Any] 
     if change is None:
         return None
     return _drop_set_reorders(change, state, live, serializer.key_form)
+
+
+def _encodes_alike(serializer: Serializer, state: Any, live: Any) -> bool:
+    try:
+        return serializer.encode_value(state) == serializer.encode_value(live)
+    except (msgspec.EncodeError, TypeError, ValueError, OverflowError):
+        return False  # a migration put something in the state that does not encode
 
 
 def _drop_set_reorders(

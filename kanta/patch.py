@@ -40,6 +40,9 @@ def patch(state: object, diff: object) -> Any:
 def apply_in_place(state: object, diff: object) -> Any:
     """Apply ``diff`` to ``state`` by mutating it where possible; return the resulting root."""
     # Log replay owns each decoded diff, so its values are adopted into the state as-is.
+    if type(state) is dict and type(diff) is dict and "$replace" not in diff:
+        _apply_dict(state, diff)  # replay's usual case, without the general dispatch
+        return state
     return _patch_root(state, diff, False)
 
 
@@ -86,6 +89,36 @@ def _patch_dict(target: dict[Any, Any], diff: dict[Any, Any], copy: bool) -> dic
                 raise
         target[key] = value
     return target
+
+
+def _apply_dict(target: dict[Any, Any], diff: dict[Any, Any]) -> None:
+    # _patch_dict(target, diff, copy=False) for a plain dict, with a shortcut for a dict diff
+    # over a plain dict: replaying a log spends most of its time here.
+    for key, value in diff.items():
+        # `"$" <= key < "%"` is `key.startswith("$")` for a str, at half the cost.
+        if ("$" <= key < "%") if key.__class__ is str else _is_operator(key):
+            if key == "$delete":
+                _delete_keys(target, value)
+                continue
+            if not key.startswith("$$"):
+                raise _bad_dict_operator(key)
+            key = key[1:]
+        if isinstance(value, dict):
+            old = target.get(key, _MISSING)
+            try:
+                if old.__class__ is dict and "$replace" not in value:
+                    # Patched where it stands: storing it again under its key changes nothing.
+                    _apply_dict(old, value)
+                    continue
+                value = _patch_value(old, value, False)
+            except PatchError as error:
+                error.path.insert(0, key)
+                raise
+        target[key] = value
+
+
+def _is_operator(key: object) -> bool:
+    return isinstance(key, str) and key.startswith("$")
 
 
 def _bad_dict_operator(key: str) -> PatchError:

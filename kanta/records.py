@@ -33,4 +33,15 @@ class Snapshot(msgspec.Struct, omit_defaults=True):
     k: int = 0
 
 
+class SnapshotHead(msgspec.Struct, omit_defaults=True):
+    """A snapshot record with its state left encoded, to be decoded straight into a type."""
+
+    ts: datetime
+    v: int
+    state: msgspec.Raw
+    m: datetime | None = None
+    r: int = 0
+    k: int = 0
+
+
 Record = Change | Snapshot
