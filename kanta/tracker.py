@@ -388,16 +388,3 @@ def shadow_of(live: Any) -> Any:
     """
     with gc_paused():
         return clone(live)
-
-
-def fresh_copy(root: Any, root_type: Any) -> Any:
-    """A copy of a whole state for the shadow that shares nothing mutable with it.
-
-    Decoded anew (fast, in C) when that gives back exactly the same form; otherwise (time
-    zones, which MessagePack keeps only as instants; huge ints) copied in Python.
-    """
-    try:
-        copy = msgspec.msgpack.decode(msgspec.msgpack.encode(root), type=root_type)
-    except (msgspec.EncodeError, msgspec.ValidationError, TypeError, OverflowError):
-        return clone(root)
-    return copy if same_form(copy, root) else clone(root)

@@ -30,7 +30,7 @@ from kanta.jsonlog import JsonSerializer
 from kanta.msgpacklog import MsgPackSerializer
 from kanta.records import Change
 from kanta.render import UnstorableChange, equal_with_nan, render
-from kanta.tracker import DELETE, REORDER, SET, Tracker, clone, fresh_copy, same_form
+from kanta.tracker import DELETE, REORDER, SET, Tracker, clone, same_form, shadow_of
 
 CODECS = [JsonSerializer(), MsgPackSerializer(seed=b"seed")]
 TS = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -100,7 +100,7 @@ def outcome(tree: Any, live: Any, root_type: Any, codec: Any, bulk: int) -> Any:
 
 
 def assert_same_outcome(before: Any, live: Any, root_type: Any) -> None:
-    tree = Tracker(fresh_copy(before, root_type)).changes(live)
+    tree = Tracker(shadow_of(before)).changes(live)
     if tree is None:
         return
     for codec in CODECS:
@@ -316,7 +316,7 @@ def test_deletes_and_nested_changes_beside_many_inserts() -> None:
     del live.users["old1"]
     live.users["old2"].age = 99
     live.users.update({f"u{i}": user(i) for i in range(100)})
-    tree = Tracker(fresh_copy(before, Users)).changes(live)
+    tree = Tracker(shadow_of(before)).changes(live)
     assert tree is not None
     diff = render(tree, live, Users, JsonSerializer())["users"]
     assert type(diff) is dict and next(iter(diff)) == "$delete"

@@ -14,7 +14,7 @@ never seen and never written: the state on disk then silently differs from the l
 state. The main strategies use small dicts with such "confusable" leaves, and large
 ("wide") dicts only with leaves of which no two distinct ones are `==` while differing in
 type. Non-finite floats are left out (JSON cannot hold them; the unit tests check they
-are refused), and so are datetimes outside UTC (see the fresh_copy bug below).
+are refused), and so are datetimes outside UTC (see the datetime zone test below).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from kanta.tracker import (
     SMALL_DICT,
     Tracker,
     clone,
-    fresh_copy,
+    shadow_of,
 )
 
 ser = JsonSerializer()
@@ -125,7 +125,7 @@ def start(kind: str, initial: Any) -> tuple[Any, Any, Tracker]:
     """The per-example setup: a live state decoded from disk form, and its tracker."""
     root_type: Any = Data if kind == "data" else dict
     live = ser.from_state(ser.to_state(initial), root_type)
-    return root_type, live, Tracker(fresh_copy(live, root_type))
+    return root_type, live, Tracker(shadow_of(live))
 
 
 # --- strategies -----------------------------------------------------------------------------
@@ -673,8 +673,7 @@ def test_clone_shares_nothing() -> None:
     assert_nothing_shared(plain, copied_plain)
 
 
-def test_fresh_copy_falls_back_to_clone_for_huge_ints() -> None:
-    # msgpack cannot hold ints beyond 64 bits; the shadow is then made by clone.
+def test_the_shadow_holds_huge_ints() -> None:
     _, live, tracker = start("data", Data(meta={"big": 2**70, "l": [2**70]}))
     assert tracker.shadow == live
     assert tracker.changes(live) is None
@@ -695,7 +694,7 @@ class Outer(msgspec.Struct, rename="camel"):
 
 def test_renamed_fields_render_their_encoded_names() -> None:
     live = Outer()
-    tracker = Tracker(fresh_copy(live, Outer))
+    tracker = Tracker(shadow_of(live))
     before = ser.to_state(live)
     live.inner_part.some_value = 5
     live.other_field["$k"] = 2
@@ -797,7 +796,7 @@ def test_confusable_leaves_in_a_large_dict(extra: dict[str, Any], ops: list[Any]
 @pytest.mark.parametrize(
     "zone", [timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
 )
-def test_fresh_copy_keeps_datetime_zones(zone: timezone) -> None:
+def test_the_shadow_keeps_datetime_zones(zone: timezone) -> None:
     _, live, tracker = start("data", Data(when=datetime(2027, 1, 1, 12, tzinfo=zone)))
     assert live.when is not None and live.when.utcoffset() == zone.utcoffset(None)
     assert tracker.changes(live) is None
