@@ -356,9 +356,16 @@ def clone(value: Any) -> Any:
     if t in _ATOMIC:
         return value
     if t is dict:
+        kinds = set(map(type, value.values()))
+        if _ATOMIC.issuperset(kinds):
+            return value.copy()  # keys are hashable, so immutable too
+        if len(kinds) == 1 and kind_of(next(iter(value.values()))) == STRUCT:
+            return dict(zip(value, map(_clone_struct, value.values()), strict=True))
         return {key: clone(item) for key, item in value.items()}
     if t is list:
-        return [clone(item) for item in value]
+        if _ATOMIC.issuperset(map(type, value)):
+            return value.copy()
+        return list(map(clone, value))
     kind = kind_of(value)
     if kind == STRUCT or isinstance(value, msgspec.Struct):
         return _clone_struct(value)
@@ -372,7 +379,7 @@ def clone(value: Any) -> Any:
 
 
 def _clone_struct(value: Any) -> Any:
-    result = copy.copy(value)
+    result = value.__copy__()  # shallow, in C; the loop below copies what is mutable
     for name in value.__struct_fields__:
         item = getattr(value, name)
         if type(item) not in _ATOMIC:
