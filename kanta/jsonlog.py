@@ -13,7 +13,7 @@ import msgspec
 
 from .framing import Damage, RawRecord, Scan, value_decoder
 from .records import Change, Record, Snapshot
-from .seal import chain_tip, intact, looks_sealed, seal, tip, unseal
+from .seal import chain_tip, intact, looks_sealed, seal, seal_parts, tip, unseal
 
 SNAPSHOT_PREFIX = b"SNAPSHOT "
 
@@ -40,6 +40,15 @@ class JsonSerializer:
         """One record as a whole, sealed line; offset 0 starts a new chain (a new file)."""
         prefix = SNAPSHOT_PREFIX if isinstance(record, Snapshot) else b""
         return self._seal(prefix + _encoder.encode(record), offset)
+
+    def encode_snapshot(self, record: Snapshot, state: list[bytes], offset: int) -> list[bytes]:
+        """`encode` for a snapshot whose state comes in pieces: the line, in pieces."""
+        if offset == 0:
+            self._tip = b""
+        head, tail = _around_state(SNAPSHOT_PREFIX + _encoder.encode(_placeholder(record)))
+        parts, self._tip = seal_parts([head, *state, tail], self._tip)
+        parts[-1] += b"\n"
+        return parts
 
     def reframe(self, raw: RawRecord, offset: int) -> bytes:
         """A record's line for writing at `offset` of another file, sealed anew."""
@@ -177,3 +186,16 @@ def _records(lines: list[bytes], start: int, position: int, size: int) -> list[R
 
 def _line(raw: RawRecord) -> bytes:
     return SNAPSHOT_PREFIX + raw.payload if raw.is_snapshot else raw.payload
+
+
+_STATE_PLACEHOLDER = b'"\\u0000kanta: the state goes here\\u0000"'
+
+
+def _placeholder(record: Snapshot) -> Snapshot:
+    return msgspec.structs.replace(record, state=msgspec.Raw(_STATE_PLACEHOLDER))
+
+
+def _around_state(body: bytes) -> tuple[bytes, bytes]:
+    """The bytes before and after the state (a snapshot's other fields are numbers and times)."""
+    head, tail = body.split(_STATE_PLACEHOLDER)
+    return head, tail

@@ -8,7 +8,7 @@ import fcntl
 import os
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -158,16 +158,22 @@ class LogFile:
             pos += len(chunk)
         return b"".join(chunks)
 
-    def append(self, data: bytes) -> int:
-        """Write all of `data` at the end of the file and return the offset where it starts."""
+    def append(self, data: bytes | Sequence[bytes]) -> int:
+        """Write all of `data` (bytes, or pieces in order) at the end of the file.
+
+        Returns the offset where it starts.
+        """
+        pieces = [data] if isinstance(data, bytes) else data
         with self._mutex:
             fd = self._writable_fd()
-            start = self._end
+            start = end = self._end
             try:
-                write_all(self._ops, fd, data, start)
+                for piece in pieces:
+                    write_all(self._ops, fd, piece, end)
+                    end += len(piece)
             except OSError as exc:
                 raise self._undo_append(start, exc) from exc
-            self._end = start + len(data)
+            self._end = end
             return start
 
     def _undo_append(self, start: int, exc: OSError) -> DatabaseError:

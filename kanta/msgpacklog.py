@@ -35,6 +35,8 @@ _encoder = msgspec.msgpack.Encoder()
 _change_decoder = msgspec.msgpack.Decoder(Change)
 _snapshot_decoder = msgspec.msgpack.Decoder(Snapshot)
 _any_decoder = msgspec.msgpack.Decoder()
+# Stands in for a snapshot's state while the rest of the record is encoded.
+_STATE_PLACEHOLDER = _encoder.encode("\x00kanta: the state goes here\x00")
 
 
 def invert(seed: bytes) -> bytes:
@@ -44,9 +46,12 @@ def invert(seed: bytes) -> bytes:
 
 def checksum(payload: bytes, seed: bytes, offset: int, *, snapshot: bool) -> bytes:
     """The 8-byte keyed BLAKE3 checksum of a frame at `offset`."""
+    return blake3.blake3(payload, key=_key(seed, offset, snapshot)).digest(length=CHECKSUM_SIZE)
+
+
+def _key(seed: bytes, offset: int, snapshot: bool) -> bytes:
     domain = _SNAPSHOT_DOMAIN if snapshot else _CHANGE_DOMAIN
-    key = _KEY_PREFIX + domain + seed + offset.to_bytes(8, "little")
-    return blake3.blake3(payload, key=key).digest(length=CHECKSUM_SIZE)
+    return _KEY_PREFIX + domain + seed + offset.to_bytes(8, "little")
 
 
 def looks_binary(data: bytes) -> bool:
@@ -83,6 +88,20 @@ class MsgPackSerializer:
         snapshot = isinstance(record, Snapshot)
         raw = RawRecord(0, offset, offset, snapshot, _encoder.encode(record))
         return header + self.reframe(raw, offset)
+
+    def encode_snapshot(self, record: Snapshot, state: list[bytes], offset: int) -> list[bytes]:
+        """`encode` for a snapshot whose state comes in pieces: the frame, in pieces."""
+        header = b""
+        if offset == 0:
+            header, offset = self.seed, SEED_SIZE
+        placeholder = msgspec.structs.replace(record, state=msgspec.Raw(_STATE_PLACEHOLDER))
+        head, tail = _encoder.encode(placeholder).split(_STATE_PLACEHOLDER)
+        payload = [head, *state, tail]
+        hasher = blake3.blake3(key=_key(self.seed, offset, True))
+        for part in payload:
+            hasher.update(part)
+        size = _LENGTH.pack(sum(map(len, payload)))
+        return [header + self._markers[0] + size + hasher.digest(length=CHECKSUM_SIZE), *payload]
 
     def reframe(self, raw: RawRecord, offset: int) -> bytes:
         """A frame's payload framed anew for `offset` (the checksum key includes it)."""

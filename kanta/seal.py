@@ -31,6 +31,15 @@ def seal(body: bytes, prev: bytes) -> tuple[bytes, bytes]:
     return body[:-1] + _MARK + check + b'"}', check
 
 
+def seal_parts(parts: list[bytes], prev: bytes) -> tuple[list[bytes], bytes]:
+    """`seal` for a record given in pieces (a large snapshot), without joining them."""
+    hasher = blake3.blake3(prev)
+    for part in parts:
+        hasher.update(part)
+    check = hasher.digest(length=_DIGITS // 2).hex().encode()
+    return [*parts[:-1], parts[-1][:-1] + _MARK + check + b'"}'], check
+
+
 def unseal(line: bytes) -> tuple[bytes, bytes] | None:
     """Split a sealed line into its body and `c`; None for a line without `c`."""
     if len(line) <= SUFFIX or not line.endswith(b'"}'):

@@ -30,51 +30,94 @@ def _no_pause() -> None:
 
 
 def encode_state(state: Any, encode: Encode, size: int = SLICE, pause: Pause = _no_pause) -> bytes:
-    """`encode(state)`, byte for byte, with each large dict encoded a slice at a time.
+    """`encode(state)`, byte for byte, with each large dict encoded a slice at a time."""
+    return b"".join(encode_state_parts(state, encode, size, pause))
 
-    `state` must be a private copy (such as `Tracker.freeze` gives): its containers outside
-    large dicts are replaced, in place, by their encoded form.
+
+def encode_state_parts(
+    state: Any, encode: Encode, size: int = SLICE, pause: Pause = _no_pause
+) -> list[bytes]:
+    """`encode(state)` as pieces whose concatenation is exactly those bytes.
+
+    Large dicts come as many pieces, so that no piece is as big as the state and nobody
+    needs to hold two copies of it. `state` must be a private copy (such as
+    `Tracker.freeze` gives): its containers are changed meanwhile, and put back.
     """
     style = encode({})
     if style not in (b"{}", b"\x80"):
-        return encode(state)  # a format whose maps cannot be joined like this
+        return [encode(state)]  # a format whose maps cannot be joined like this
     slicer = _Slicer(encode, style == b"{}", size, pause)
-    return encode(slicer.encode_large_dicts(state))
+    if kind_of(state) == DICT and len(state) > SMALL_DICT:
+        return _dict_parts(state, slicer)  # a large dict at the root
+    try:
+        pieces = encode(slicer.take_large_dicts(state)).split(slicer.marker)
+    finally:
+        slicer.put_back()  # the copy may be encoded again (a write that failed is retried)
+    if len(pieces) != len(slicer.taken) + 1:
+        return [encode(state)]  # some value in the state reads like the marker
+    parts = [pieces[0]]
+    for dict_parts, piece in zip(slicer.dict_parts, pieces[1:], strict=True):
+        parts += dict_parts
+        parts.append(piece)
+    return [part for part in parts if part]
 
 
 class _Slicer:
-    """Replaces the large dicts of a private copy by their encoding, a slice at a time."""
+    """Takes the large dicts out of a private copy, leaving a marker, and encodes them."""
 
     def __init__(self, encode: Encode, json: bool, size: int, pause: Pause) -> None:
         self.encode, self.json, self.size, self.pause = encode, json, size, pause
+        self.marker = encode(_MARKER_TEXT)
+        self.taken: list[tuple[Any, Any, Any]] = []  # (container, key or field, the dict)
+        self.dict_parts: list[list[bytes]] = []
 
-    def encode_large_dicts(self, value: Any) -> Any:
-        """`value`, its large dicts (anywhere outside other large dicts) as `msgspec.Raw`."""
+    def take_large_dicts(self, value: Any) -> Any:
+        """`value` with its large dicts (outside other large dicts) replaced by the marker."""
         kind = kind_of(value)
         if kind == DICT:
-            if len(value) > SMALL_DICT:
-                return msgspec.Raw(_encode_dict(value, self))
             for key, item in value.items():
-                value[key] = self.encode_large_dicts(item)
+                value[key] = self._take(value, key, item)
         elif kind == STRUCT:
             for name in value.__struct_fields__:
                 item = getattr(value, name)
                 if kind_of(item) != LEAF:
-                    force_setattr(value, name, self.encode_large_dicts(item))
+                    force_setattr(value, name, self._take(value, name, item))
         return value
 
+    def _take(self, container: Any, key: Any, item: Any) -> Any:
+        if kind_of(item) != DICT or len(item) <= SMALL_DICT:
+            return self.take_large_dicts(item)
+        self.taken.append((container, key, item))
+        self.dict_parts.append(_dict_parts(item, self))
+        return msgspec.Raw(self.marker)
 
-def _encode_dict(value: dict[Any, Any], slicer: _Slicer) -> bytes:
+    def put_back(self) -> None:
+        """Undo `take_large_dicts` (in reverse, for dicts taken out of the same container)."""
+        for container, key, item in reversed(self.taken):
+            if kind_of(container) == DICT:
+                container[key] = item
+            else:
+                force_setattr(container, key, item)
+
+
+# Stands in for a large dict while the rest of the state is encoded; `split` finds it.
+_MARKER_TEXT = "\x00kanta: a large dict goes here\x00"
+
+
+def _dict_parts(value: dict[Any, Any], slicer: _Slicer) -> list[bytes]:
+    """A large dict's encoding in pieces, a slice of entries at a time."""
     entries = iter(value.items())
-    parts = []
-    json = slicer.json
+    parts = [b"{" if slicer.json else _map_header(len(value))]
     while chunk := dict(islice(entries, slicer.size)):
         encoded = slicer.encode(chunk)
         slicer.pause()
-        parts.append(encoded[1:-1] if json else encoded[_map_header_size(encoded[0]) :])
-    if json:
-        return b"{" + b",".join(parts) + b"}"
-    return _map_header(len(value)) + b"".join(parts)
+        if slicer.json:
+            parts += [b",", encoded[1:-1]] if len(parts) > 1 else [encoded[1:-1]]
+        else:
+            parts.append(encoded[_map_header_size(encoded[0]) :])
+    if slicer.json:
+        parts.append(b"}")
+    return parts
 
 
 def _map_header_size(first: int) -> int:

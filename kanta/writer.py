@@ -21,7 +21,7 @@ from .errors import DatabaseError
 from .formats import Serializer
 from .logfile import LogFile
 from .records import Record, Snapshot
-from .stateencoding import encode_state
+from .stateencoding import encode_state_parts
 
 T = TypeVar("T")
 
@@ -148,23 +148,29 @@ class Writer:
             self._failed_in_worker = True
             raise
 
-    def _frame(self, batch: list[Record]) -> bytes:
+    def _frame(self, batch: list[Record]) -> list[bytes]:
         offset = self.file.size
-        chunks = []
+        parts: list[bytes] = []
         for record in batch:
-            if isinstance(record, Snapshot) and not isinstance(record.state, msgspec.Raw):
-                # A frozen copy of the state (Tracker.freeze): encoded here, off the loop.
-                encode = self.serializer.encode_value
-                state = encode_state(record.state, encode, pause=_give_the_gil_away)
-                record = msgspec.structs.replace(record, state=msgspec.Raw(state))
-            chunk = self.serializer.encode(record, offset)
-            chunks.append(chunk)
-            offset += len(chunk)
+            pieces = self._encode(record, offset)
+            size = sum(map(len, pieces))
+            parts += pieces
+            offset += size
             if isinstance(record, Snapshot):
-                self.replay_bytes, self.state_bytes = 0, len(chunk)
+                self.replay_bytes, self.state_bytes = 0, size
             else:
-                self.replay_bytes += len(chunk)
-        return b"".join(chunks)
+                self.replay_bytes += size
+        # Small records go out in one write; a large snapshot's pieces are written as they
+        # are, so that no second copy of it is made.
+        return parts if len(parts) > len(batch) else [b"".join(parts)]
+
+    def _encode(self, record: Record, offset: int) -> list[bytes]:
+        if isinstance(record, Snapshot) and not isinstance(record.state, msgspec.Raw):
+            # A frozen copy of the state (Tracker.freeze): encoded here, off the loop.
+            encode = self.serializer.encode_value
+            state = encode_state_parts(record.state, encode, pause=_give_the_gil_away)
+            return self.serializer.encode_snapshot(record, state, offset)
+        return [self.serializer.encode(record, offset)]
 
     async def run(self, job: Callable[[], T]) -> T:
         """Run `job` in the worker thread, after everything handed over before it."""

@@ -97,3 +97,55 @@ def test_a_frozen_copy_keeps_the_state_it_was_made_from(ops: list[tuple[str, int
     assert msgspec.json.encode(view) == at_freeze
     tracker.thaw()
     assert tracker._shared is None
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=["json", "msgpack"])
+def test_a_state_holding_the_marker_text_is_still_encoded_exactly(serializer: Any) -> None:
+    from kanta.stateencoding import _MARKER_TEXT, encode_state_parts
+
+    root = Root(
+        users={f"u{i}": User(_MARKER_TEXT) for i in range(100)},
+        by_id={i: {"x": _MARKER_TEXT} for i in range(100)},
+        groups={"g": {_MARKER_TEXT: User("x")}},
+    )
+    expected = serializer.encode_value(root)
+    parts = encode_state_parts(Tracker(root).freeze(), serializer.encode_value, 7)
+    assert b"".join(parts) == expected
+
+
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=["json", "msgpack"])
+def test_a_large_dict_root_comes_in_slices(serializer: Any) -> None:
+    from kanta.stateencoding import encode_state_parts
+
+    root = {f"k{i}": {"n": i} for i in range(1000)}
+    parts = encode_state_parts(Tracker(root).freeze(), serializer.encode_value, 100)
+    assert b"".join(parts) == serializer.encode_value(root)
+    assert len(parts) > 10 and max(map(len, parts)) < len(b"".join(parts)) / 5
+
+
+@pytest.mark.parametrize("make", [JsonSerializer, MsgPackSerializer], ids=["json", "msgpack"])
+@pytest.mark.parametrize("offset", [0, 1234])
+def test_a_snapshot_in_pieces_is_the_record_encoded_whole(make: Any, offset: int) -> None:
+    from datetime import UTC, datetime
+
+    from kanta.records import Change, Snapshot
+    from kanta.stateencoding import encode_state_parts
+
+    root = Root(users={f"u{i}": User(f"n{i}", i) for i in range(500)}, total=3)
+    whole, pieces = make(), make()
+    if isinstance(whole, MsgPackSerializer):
+        pieces = MsgPackSerializer(whole.seed)
+    change = Change(ts=datetime(2027, 1, 1, tzinfo=UTC), a="x", v=1, u=None, m=None, diff={})
+    for serializer in (whole, pieces):
+        serializer.encode(change, offset)  # the JSON chain: the snapshot follows a line
+    snapshot = Snapshot(ts=datetime(2027, 1, 2, tzinfo=UTC), v=2, state=None, r=7, k=1)
+    state = whole.encode_value(root)
+    expected = whole.encode(msgspec.structs.replace(snapshot, state=msgspec.Raw(state)), offset)
+    parts = encode_state_parts(Tracker(root).freeze(), pieces.encode_value, 50)
+    written = pieces.encode_snapshot(snapshot, parts, offset)
+    assert b"".join(written) == expected
+    assert len(written) > 10
+    # The chain goes on from the same tip.
+    assert pieces.encode(change, offset + len(expected)) == whole.encode(
+        change, offset + len(expected)
+    )
