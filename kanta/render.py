@@ -2,8 +2,8 @@
 
 Each assigned value is encoded once, decoded back through its annotation and compared
 with the live value, so nothing is written that would not reopen as it is (a wrong type,
-a NaN in JSON, a set in an untyped field). The decoded copy, which shares nothing with
-the live state, becomes the tracker's copy of that value.
+a NaN in JSON, a set in an untyped field). A copy of the live value that shares no
+mutable object with it (`tracker.clone`) becomes the tracker's copy of that value.
 
 A dict node with many plain assignments (a bulk insert) is checked in one pass: its new
 values are encoded as one dict, read back through `dict[str, value hint]` and compared in
@@ -30,7 +30,6 @@ from .tracker import (
     clone,
     container_get,
     is_struct,
-    same_form,
 )
 
 # A dict node with at least this many plain assignments is checked in one pass.
@@ -69,11 +68,11 @@ def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any,
     """The on-disk diff for a change tree, each new value encoded and checked.
 
     Every assigned value is encoded once, read back through its annotation and compared
-    with the live value, so nothing is written that would not reopen as it is; the
-    read-back copy (which shares nothing with the live state) is kept in the tree for
-    `accept`. A dict node below the root whose entries are all plain assignments checked
-    in one pass comes back as one `msgspec.Raw`, the same bytes as its entries written one
-    by one. Raises UnstorableChange.
+    with the live value, so nothing is written that would not reopen as it is; a copy
+    sharing no mutable object with the live state (for a bulk insert, the read-back one)
+    is kept in the tree for `accept`. A dict node below the root whose entries are all
+    plain assignments checked in one pass comes back as one `msgspec.Raw`, the same bytes
+    as its entries written one by one. Raises UnstorableChange.
     """
     struct = is_struct(live)
     bulk = None if struct else _check_bulk(tree, live, hint, codec)
@@ -190,11 +189,10 @@ def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> t
             "(a non-finite float in JSON, a set or tuple or Struct in an untyped field, "
             "or a non-string key in JSON?)",
         )
-    if not same_form(copy, value):
-        # Reads back equal but in another form (an int in a float field, a datetime in
-        # another zone): the shadow must match the live value exactly.
-        copy = clone(value)
-    return encoded, copy
+    # The tracker keeps a copy of the live value itself, not the read-back one: it is in
+    # exactly the live form (an int in a float field reads back as a float) and shares
+    # the immutable leaves, which keeps the shadow small and quick to compare.
+    return encoded, clone(value)
 
 
 def _check_key(key: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> None:
