@@ -51,6 +51,8 @@ class UnstorableChange(ValueError):
 class ValueCodec(Protocol):
     """What rendering needs from a log format."""
 
+    name: str  # "json" or "msgpack"
+
     def key_form(self, key: Any) -> Any:
         """A dict key as written."""
         ...
@@ -119,7 +121,9 @@ def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) 
     keys = _bulk_keys(tree)
     if keys is None:
         return None
-    values = {key: live[key] for key in keys}
+    # A dict filled from empty: its new entries are the dict itself, in the same order.
+    whole = len(keys) == len(live) and keys == list(live)
+    values = live if whole else {key: live[key] for key in keys}
     try:
         encoded = codec.encode_value(values)
     except _ENCODE_ERRORS:
@@ -142,9 +146,14 @@ def _read_back(
     except (msgspec.DecodeError, TypeError):  # TypeError: a hint msgspec cannot decode
         return None
     # `==` on the dicts compares each copy with its live value, copy first, as `_store`.
-    if copies != values or not _same_forms(copies, values):
+    if copies != values:
         return None
-    return copies
+    if codec.name == "json":
+        # JSON keeps every form apart (1 and 1.0, time zones): same bytes, same forms.
+        same = codec.encode_value(copies) == encoded
+    else:
+        same = _same_forms(copies, values)
+    return copies if same else None
 
 
 def _bulk_keys(tree: Tree) -> list[str] | None:
