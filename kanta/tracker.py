@@ -17,6 +17,7 @@ import datetime as dt
 import decimal
 import enum
 import uuid
+from collections.abc import Callable
 from itertools import compress, filterfalse, islice, repeat
 from operator import itemgetter, ne
 from typing import Any
@@ -379,12 +380,32 @@ def clone(value: Any) -> Any:
 
 
 def _clone_struct(value: Any) -> Any:
-    result = value.__copy__()  # shallow, in C; the loop below copies what is mutable
-    for name in value.__struct_fields__:
-        item = getattr(value, name)
-        if type(item) not in _ATOMIC:
-            force_setattr(result, name, clone(item))
-    return result
+    cloner = _struct_cloners.get(type(value))
+    if cloner is None:
+        cloner = _struct_cloners[type(value)] = _struct_cloner(type(value))
+    return cloner(value)
+
+
+_struct_cloners: dict[type, Callable[[Any], Any]] = {}
+
+
+def _struct_cloner(struct_type: Any) -> Callable[[Any], Any]:
+    """A function copying one Struct type: a shallow copy in C, then its mutable fields.
+
+    Written out field by field, as `dataclasses` writes `__init__`: a large state holds
+    many such objects, and attribute access by name beats a loop of `getattr` calls.
+    """
+    lines = ["def clone_struct(value):", "    result = value.__copy__()"]
+    for name in struct_type.__struct_fields__:
+        lines += [
+            f"    item = value.{name}",
+            f"    if type(item) not in atomic: set_field(result, {name!r}, clone(item))",
+        ]
+    lines.append("    return result")
+    scope: dict[str, Any] = {"atomic": _ATOMIC, "set_field": force_setattr, "clone": clone}
+    exec("\n".join(lines), scope)  # the names are a Struct's field names: identifiers
+    cloner: Callable[[Any], Any] = scope["clone_struct"]
+    return cloner
 
 
 def shadow_of(live: Any) -> Any:
