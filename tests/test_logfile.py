@@ -473,3 +473,15 @@ def test_replace_with_directory_sync_failure_keeps_the_new_file_locked(db: Path)
         assert file.read_from() == b"replacement\n"
         with pytest.raises(FileLockError):
             LogFile.open(db, create=False, readonly=False)
+
+
+def test_a_record_in_pieces_is_written_in_order_or_not_at_all(db: Path) -> None:
+    ops = FaultyOps()
+    with LogFile.open(db, create=True, readonly=False, ops=ops) as file:
+        assert file.append([b"one ", b"record", b"\n"]) == 0
+        ops.write_errors = {ops.writes + 2: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))}
+        with pytest.raises(DatabaseError) as info:
+            file.append([b"a large ", b"snapshot ", b"in pieces\n"])
+        assert info.value.byte_pos == 11 and file.size == 11
+        assert file.append([b"next\n"]) == 11
+    assert db.read_bytes() == b"one record\nnext\n"
