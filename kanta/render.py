@@ -12,7 +12,7 @@ C. Only when that check fails are they checked one by one, which names the faili
 
 from __future__ import annotations
 
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import eq
 from types import GenericAlias
 from typing import Any, NamedTuple, Protocol
@@ -121,9 +121,9 @@ def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) 
     keys = _bulk_keys(tree)
     if keys is None:
         return None
-    # A dict filled from empty: its new entries are the dict itself, in the same order.
-    whole = len(keys) == len(live) and keys == list(live)
-    values = live if whole else {key: live[key] for key in keys}
+    values = _appended(live, keys)
+    if values is None:
+        values = {key: live[key] for key in keys}
     try:
         encoded = codec.encode_value(values)
     except _ENCODE_ERRORS:
@@ -135,6 +135,20 @@ def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) 
         # `(SET, copy)` for each, as `_store` leaves it (the copies come in the same order).
         tree.update(zip(keys, zip(repeat(SET), copies.values()), strict=False))
     return _Bulk(encoded, len(keys))
+
+
+def _appended(live: dict[Any, Any], keys: list[str]) -> dict[Any, Any] | None:
+    """The entries of `keys` taken in C, when they are the last ones of `live` in order.
+
+    As they are after a bulk insert (`update`) into a dict: the whole dict when it was
+    empty before.
+    """
+    start = len(live) - len(keys)
+    if start == 0:
+        return live if keys == list(live) else None
+    if keys != list(islice(live, start, None)):
+        return None
+    return dict(islice(live.items(), start, None))
 
 
 def _read_back(
