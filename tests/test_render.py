@@ -370,3 +370,14 @@ async def test_a_bulk_insert_reopens(tmp_path: Path, codec: Any) -> None:
     async with Kanta(path, Users(), serializer=serializer) as db:
         assert msgspec.msgpack.encode(db.data) == expected
         assert db.rev == 3
+
+
+@pytest.mark.parametrize("existing", [0, 1, 70])
+def test_entries_appended_after_existing_ones_give_the_same_outcome(existing: int) -> None:
+    """A bulk insert into a dict that already held entries (taken from its tail in C)."""
+    before = Users({f"e{i}": user(i) for i in range(existing)})
+    live = Users({**before.users, **{f"u{i}": user(i) for i in range(100)}})
+    assert_same_outcome(before, live, Users)
+    # Not a suffix in the same order: the entries are picked one by one.
+    reordered = Users({**{f"u{i}": user(i) for i in range(100)}, **before.users})
+    assert_same_outcome(before, reordered, Users)
