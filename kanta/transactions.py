@@ -62,8 +62,11 @@ class Transactions(Generic[T]):
         Compares the whole state with what the log holds (one C-level pass); the background
         audit does the same in slices once flat transactions are in use.
         """
+        if self._in_transaction:
+            raise RuntimeError("check() inside a transaction would take its changes for strays")
+        if not self._is_open or self._tracker is None:
+            raise DataIntegrityError("the database is not open", db_path=self._path)
         self._raise_stray()
-        assert self._tracker is not None
         tree = self._tracker.changes(self._data)
         if tree is not None:
             raise strays.undo(self._db, tree, "found by a check")

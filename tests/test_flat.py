@@ -210,3 +210,15 @@ async def test_a_validator_changing_a_declared_path_rolls_the_transaction_back(
         data.users["u1"].age += 1
     assert db.data.users["u1"] == User("n1", 1)
     await db.close()
+
+
+async def test_check_is_refused_inside_a_transaction_and_when_closed(tmp_path: Path) -> None:
+    db = Kanta(tmp_path / "db.kantadb", initial())
+    with pytest.raises(DataIntegrityError, match="not open"):
+        db.check()
+    await db.open()
+    with pytest.raises(RuntimeError), db.transaction("x", touches=[("total",)]) as data:
+        data.total = 5
+        db.check()
+    assert db.data.total == 0
+    await db.close()
