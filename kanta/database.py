@@ -271,15 +271,23 @@ class Kanta(Decorators, Transactions[T], Generic[T]):
             if self._snapshot_requested or self.snapshot_policy.due(
                 writer.replay_bytes, writer.state_bytes
             ):
-                self._queue_snapshot()
-                try:
-                    await writer.flush(sync=sync)
-                finally:
-                    assert self._tracker is not None
-                    self._tracker.thaw()
+                await self._write_snapshot(writer, sync)
         except Exception:
             await self._report_failure()
             raise
+
+    async def _write_snapshot(self, writer: Writer, sync: bool) -> None:
+        """Queue a snapshot of a frozen copy of the state and write it.
+
+        The copy stays frozen until the writer is done with it, even if this call is
+        cancelled meanwhile (a request timing out): the write goes on, shielded.
+        """
+        tracker = self._tracker
+        assert tracker is not None
+        self._queue_snapshot()
+        written = asyncio.ensure_future(writer.flush(sync=sync))
+        written.add_done_callback(partial(_release, tracker))
+        await asyncio.shield(written)
 
     async def _report_failure(self) -> None:
         """Hand a failed write to the @db.fatal_error handlers, once per failure."""
@@ -344,6 +352,13 @@ async def _flush_periodically(
         del db
         if not keep_going:
             return
+
+
+def _release(tracker: Tracker, written: asyncio.Future[None]) -> None:
+    """The writer is done with a frozen copy: commits may change the shadow in place again."""
+    tracker.thaw()
+    if not written.cancelled():
+        written.exception()  # a failure reaches the next flush or close from the writer
 
 
 def _give_up(file: LogFile, create: bool) -> None:

@@ -1127,3 +1127,35 @@ async def test_a_key_that_cannot_be_written_rolls_the_transaction_back(
             data.by_id[5] = 1
             data.by_id[key] = 2
         assert db.data.by_id == {} and db.rev == 1
+
+
+async def test_a_cancelled_flush_still_writes_the_snapshot_of_its_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that times out while a snapshot is written must not let later commits
+    reach the frozen copy the writer is still encoding."""
+    import kanta.writer
+    from kanta import verify
+
+    # Slow the writer between slices, so that the commits below land mid-encoding.
+    monkeypatch.setattr(kanta.writer, "_give_the_gil_away", lambda: time.sleep(0.003))
+    path = tmp_path / "db.kantadb"
+    state = Data(users={f"u{i}": User(f"n{i}", tags=["a"]) for i in range(30_000)})
+    async with Kanta(path, state, flush_interval=3600) as db:
+        db.request_snapshot()
+        flushing = asyncio.ensure_future(db.flush())
+        tracker = db._tracker
+        assert tracker is not None
+        while not tracker._frozen:
+            await asyncio.sleep(0)
+        flushing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flushing
+        for i in range(0, 30_000, 3_000):
+            with db.transaction("after the cancel", touches=[("users", f"u{i}")]) as data:
+                data.users[f"u{i}"].tags.append("b")
+        assert tracker._frozen  # still encoding: the commits copied what they changed
+        await db.flush()
+    assert verify(path).ok
+    async with Kanta(path, Data()) as db:
+        assert db.data.users["u0"].tags == ["a", "b"] and db.rev == 11
