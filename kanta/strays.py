@@ -44,6 +44,18 @@ def undo(db: Kanta[Any], tree: Tree, found_by: str) -> DataIntegrityError:
     )
 
 
+def together(
+    first: DataIntegrityError | None, second: DataIntegrityError | None
+) -> DataIntegrityError | None:
+    """One error reporting the stray changes of both (either may be None)."""
+    if first is None or second is None:
+        return first or second
+    # The messages already name the file: the joined one keeps it as data only.
+    error = DataIntegrityError(f"{second}; earlier: {first}", paths=first.paths + second.paths)
+    error.db_path = second.db_path
+    return error
+
+
 def dotted_paths(tree: Tree, prefix: str = "") -> Iterator[str]:
     """The changed paths of a change tree, dotted."""
     for key, op in tree.items():

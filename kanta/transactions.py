@@ -66,10 +66,12 @@ class Transactions(Generic[T]):
             raise RuntimeError("check() inside a transaction would take its changes for strays")
         if not self._is_open or self._tracker is None:
             raise DataIntegrityError("the database is not open", db_path=self._path)
-        self._raise_stray()
+        pending, self._stray_error = self._stray_error, None
         tree = self._tracker.changes(self._data)
-        if tree is not None:
-            raise strays.undo(self._db, tree, "found by a check")
+        found = strays.undo(self._db, tree, "found by a check") if tree is not None else None
+        error = strays.together(pending, found)
+        if error is not None:
+            raise error
 
     def _raise_stray(self) -> None:
         error, self._stray_error = self._stray_error, None

@@ -222,3 +222,21 @@ async def test_check_is_refused_inside_a_transaction_and_when_closed(tmp_path: P
         db.check()
     assert db.data.total == 0
     await db.close()
+
+
+async def test_a_pending_audit_finding_does_not_hide_a_later_stray_change(tmp_path: Path) -> None:
+    path = tmp_path / "db.kantadb"
+    db = Kanta(path, initial(), flush_interval=3600)
+    await db.open()
+    with db.transaction("inc", touches=[("users", "u1")]) as data:
+        data.users["u1"].age += 1
+    db.data.users["u5"].age = -5
+    db._start_audit()
+    assert db._audit is not None
+    await db._audit  # found, undone, pending
+    db.data.users["u6"].age = -6  # another, after the audit
+    with pytest.raises(DataIntegrityError) as caught:
+        await db.close()
+    assert set(caught.value.paths) == {"users.u5.age", "users.u6.age"}
+    assert caught.value.db_path == path
+    assert db.data.users["u6"].age == 6
