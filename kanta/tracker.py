@@ -244,11 +244,13 @@ def _diff_unaligned(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None
 
 
 def _unordered(tree: Tree, live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
-    """A dict's changes when its key order may differ: REORDER, or realign the shadow."""
+    """A dict's changes when its key order may differ, marked REORDER for `accept`.
+
+    Only `accept` realigns the shadow's order (so that later commits pair entries by
+    position again): it copies entries a frozen copy shares before changing them, which a
+    comparison must not do. Same entries in another order alone are no change.
+    """
     if not tree:
-        # Same entries in another order: bring the shadow's order in line so that later
-        # commits pair entries by position again.
-        _reorder(shadow, live)
         return None
     tree[REORDER] = True
     return tree
