@@ -53,6 +53,10 @@ class Kanta(Decorators, Transactions[T], Generic[T]):
         self._path = Path(filename)
         self._data = data
         self._type: Any = type if type is not None else builtins.type(data)
+        config = getattr(self._type, "__struct_config__", None)
+        if config is not None and config.array_like:
+            # Its diffs would be lists, which the log format cannot apply to a root.
+            raise TypeError(f"the root type {self._type.__name__} cannot be array_like")
         self._migrations = migrations
         self._serializer = serializer if serializer is not None else JsonSerializer()
         self.flush_interval = flush_interval

@@ -82,7 +82,7 @@ def changes_at(tracker: Tracker, live: Any, paths: Paths) -> Tree | None:
     for path in paths:
         try:
             change = _diff_path(live, tracker.shadow, path)
-        except AttributeError as exc:
+        except (AttributeError, TypeError) as exc:  # TypeError: a field name not a str
             where = ".".join(map(str, path))
             raise ValueError(f"touches: no such field on the path {where} ({exc})") from exc
         if change is not None:

@@ -16,6 +16,7 @@ import copy
 import datetime as dt
 import decimal
 import enum
+import keyword
 import uuid
 from collections.abc import Callable
 from itertools import compress, filterfalse, islice, repeat
@@ -118,7 +119,8 @@ def diff_entry(new: Any, old: Any) -> Any:
     if new is old:
         return None
     kind = kind_of(new)
-    if kind != LEAF and type(new) is type(old):
+    if kind != LEAF and (type(new) is type(old) or kind == DICT == kind_of(old)):
+        # A dict subclass (OrderedDict) is written as a dict: only its entries count.
         return _diff_container(new, old)
     if _same_leaf(new, old):
         return None
@@ -399,8 +401,10 @@ def _struct_cloner(struct_type: Any) -> Callable[[Any], Any]:
     """
     lines = ["def clone_struct(value):", "    result = value.__copy__()"]
     for name in struct_type.__struct_fields__:
+        # `msgspec.defstruct` allows any string as a field name, keywords included.
+        plain = name.isidentifier() and not keyword.iskeyword(name)
         lines += [
-            f"    item = value.{name}",
+            f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})",
             f"    if type(item) not in atomic: set_field(result, {name!r}, clone(item))",
         ]
     lines.append("    return result")

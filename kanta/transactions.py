@@ -158,6 +158,11 @@ class Transactions(Generic[T]):
         paths: Paths | None,
     ) -> None:
         """Record the change; whatever raises before `accept` leaves it to be rolled back."""
+        if not self._is_open or self._writer is None:
+            # Closed while the block awaited: nothing can be written, so it rolls back.
+            raise DataIntegrityError(
+                f"the database was closed during transaction {action!r}", db_path=self._path
+            )
         tracker = self._tracker
         assert tracker is not None
         tree = self._changes(paths)

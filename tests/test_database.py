@@ -1159,3 +1159,50 @@ async def test_a_cancelled_flush_still_writes_the_snapshot_of_its_revision(
     assert verify(path).ok
     async with Kanta(path, Data()) as db:
         assert db.data.users["u0"].tags == ["a", "b"] and db.rev == 11
+
+
+class Scores(msgspec.Struct):
+    by_user: dict[str, dict[str, int]] = {}
+
+
+async def test_dict_subclass_values_are_not_taken_for_strays(tmp_path: Path) -> None:
+    """OrderedDicts are written as dicts; the next transactions see no change in them."""
+    from collections import OrderedDict
+
+    async with Kanta(tmp_path / "db.kantadb", Scores()) as db:
+        for count in (5, 40):  # checked one by one, then in bulk
+            with db.transaction("import") as data:
+                for i in range(count):
+                    data.by_user[f"{count}-{i}"] = OrderedDict(points=i)
+            with db.transaction("nothing"):
+                pass
+        assert db.rev == 3 and type(db.data.by_user["40-1"]) is OrderedDict
+
+
+class Row(msgspec.Struct, array_like=True):
+    a: int = 0
+
+
+def test_an_array_like_root_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="array_like"):
+        Kanta(tmp_path / "db.kantadb", Row())
+
+
+async def test_closing_while_a_transaction_awaits_rolls_it_back(tmp_path: Path) -> None:
+    path = tmp_path / "db.kantadb"
+    db = Kanta(path, Data())
+    await db.open()
+    closed = asyncio.Event()
+
+    async def close_meanwhile() -> None:
+        await db.close()
+        closed.set()
+
+    with pytest.raises(DataIntegrityError, match="closed"), db.transaction("slow") as data:
+        data.counter = 5
+        task = asyncio.ensure_future(close_meanwhile())
+        await closed.wait()
+    await task
+    assert db.data.counter == 0
+    async with Kanta(path, Data()) as db:
+        assert db.data.counter == 0 and db.rev == 1

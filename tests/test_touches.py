@@ -148,3 +148,9 @@ def test_changes_at_the_declared_paths_equal_the_full_comparison(
     assert without_reorder(changes_at(tracker, live, paths)) == without_reorder(
         tracker.changes(live)
     )
+
+
+def test_a_path_with_a_number_where_a_field_goes_is_refused() -> None:
+    live, tracker = make()
+    with pytest.raises(ValueError, match="no such field"):
+        changes_at(tracker, live, flat_paths([("users", "u1", 0)]))

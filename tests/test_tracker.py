@@ -835,3 +835,21 @@ def test_revert_with_an_aliased_dict() -> None:
     assert without_reorder(tree) == {"meta": {"x": {"k": SET}, "y": {"k": SET}}}
     tracker.revert(tree, live)  # KeyError: 'k'
     assert live.meta == {"x": {}, "y": {}}
+
+
+def test_a_struct_with_keyword_field_names_is_cloned() -> None:
+    odd = msgspec.defstruct("Odd", [("class", int), ("from", list[int])])
+    value = odd(1, [2])
+    copied = clone(value)
+    assert copied == value and copied is not value
+    assert getattr(copied, "from") is not getattr(value, "from")
+
+
+def test_a_dict_subclass_is_compared_by_its_entries() -> None:
+    from collections import OrderedDict
+
+    _, live, tracker = start("dict", {"d": {"a": 1}})
+    live["d"] = OrderedDict(a=1)
+    assert tracker.changes(live) is None  # written alike: no change
+    live["d"]["b"] = 2
+    assert without_reorder(tracker.changes(live)) == {"d": {"b": SET}}
