@@ -145,7 +145,8 @@ class LogFile:
         chunks: list[bytes] = []
         pos = offset
         while limit is None or pos < limit:
-            want = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - pos)
+            # A writer knows the size: one read, and no join of chunks (a large file).
+            want = _READ_CHUNK if limit is None else limit - pos
             try:
                 chunk = self._ops.pread(self._live_fd(), want, pos)
             except InterruptedError:
@@ -156,7 +157,7 @@ class LogFile:
                 break
             chunks.append(chunk)
             pos += len(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def append(self, data: bytes | Sequence[bytes]) -> int:
         """Write all of `data` (bytes, or pieces in order) at the end of the file.
