@@ -17,17 +17,15 @@ from typing import Any
 
 from .tracker import (
     DELETE,
-    DICT,
-    LEAF,
     MISSING,
     SMALL_DICT,
     Tree,
     container_get,
     container_has,
     diff_entry,
-    kind_of,
     new_entry,
 )
+from .values import DICT, LEAF, kind_of
 
 # Entries compared per slice: about a millisecond of C-level comparison for small objects.
 SLICE = 5_000

@@ -27,8 +27,9 @@ from .logfile import LogFile
 from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .retention import window
 from .snapshots import SnapshotPolicy
-from .tracker import Tracker, shadow_of
+from .tracker import Tracker
 from .transactions import Transactions
+from .values import shadow_of
 from .writer import DURABILITY, Durability, Writer
 
 T = TypeVar("T")

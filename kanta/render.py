@@ -3,7 +3,7 @@
 Each assigned value is encoded once, decoded back through its annotation and compared
 with the live value, so nothing is written that would not reopen as it is (a wrong type,
 a NaN in JSON, a set in an untyped field). A copy of the live value that shares no
-mutable object with it (`tracker.clone`) becomes the tracker's copy of that value.
+mutable object with it (`values.clone`) becomes the tracker's copy of that value.
 
 A dict node with many plain assignments (a bulk insert) is checked in one pass: its new
 values are encoded as one dict, read back through `dict[str, value hint]` and compared in
@@ -27,10 +27,10 @@ from .tracker import (
     REPLACE,
     SET,
     Tree,
-    clone,
     container_get,
     is_struct,
 )
+from .values import clone
 
 # A dict node with at least this many plain assignments is checked in one pass.
 BULK = 32

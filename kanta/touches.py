@@ -11,17 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .tracker import (
-    DELETE,
-    DICT,
-    LEAF,
-    MISSING,
-    Tracker,
-    Tree,
-    diff_entry,
-    kind_of,
-    new_entry,
-)
+from .tracker import DELETE, MISSING, Tracker, Tree, diff_entry, new_entry
+from .values import DICT, LEAF, kind_of
 
 Paths = tuple[tuple[Any, ...], ...]
 

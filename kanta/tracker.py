@@ -13,12 +13,6 @@ state.
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import decimal
-import enum
-import keyword
-import uuid
-from collections.abc import Callable
 from itertools import compress, filterfalse, islice, repeat
 from operator import itemgetter, ne
 from typing import Any
@@ -27,7 +21,7 @@ import msgspec
 from msgspec.structs import force_setattr
 
 from .diff import exactly_equal
-from .gcpause import gc_paused
+from .values import DICT, LEAF, STRUCT, clone, kind_of
 
 # Change-tree operations; a nested change is a dict (the subtree).
 SET = 1  # assign the live value
@@ -42,29 +36,6 @@ Tree = dict[Any, Any]
 # Dicts up to this size are compared entry by entry, exactly (1, 1.0 and True differ);
 # larger ones are filtered first by one C-level `!=` pass over their values.
 SMALL_DICT = 64
-
-# What the tracker does with a value: compare it whole, or walk a dict's or Struct's entries.
-LEAF, DICT, STRUCT = 0, 1, 2
-_kinds: dict[type, int] = {}
-_ATOMIC = frozenset(
-    {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, dt.timedelta}
-    | {uuid.UUID, decimal.Decimal, frozenset}
-)
-
-
-def kind_of(value: Any) -> int:
-    """LEAF, DICT or STRUCT (a Struct that is not array-like)."""
-    t = type(value)
-    kind = _kinds.get(t)
-    if kind is None:
-        if issubclass(t, dict):
-            kind = DICT
-        elif issubclass(t, msgspec.Struct) and not t.__struct_config__.array_like:
-            kind = STRUCT
-        else:
-            kind = LEAF
-        _kinds[t] = kind
-    return kind
 
 
 class Tracker:
@@ -353,72 +324,3 @@ def _revert(tree: Tree, live: Any, shadow: Any) -> None:
             live.pop(key, None)
     if REORDER in tree:
         _reorder(live, shadow)
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of a typed value that shares no mutable object with the original."""
-    t = type(value)
-    if t in _ATOMIC:
-        return value
-    if t is dict:
-        kinds = set(map(type, value.values()))
-        if _ATOMIC.issuperset(kinds):
-            return value.copy()  # keys are hashable, so immutable too
-        if len(kinds) == 1 and kind_of(next(iter(value.values()))) == STRUCT:
-            return dict(zip(value, map(_clone_struct, value.values()), strict=True))
-        return {key: clone(item) for key, item in value.items()}
-    if t is list:
-        if _ATOMIC.issuperset(map(type, value)):
-            return value.copy()
-        return list(map(clone, value))
-    kind = kind_of(value)
-    if kind == STRUCT or isinstance(value, msgspec.Struct):
-        return _clone_struct(value)
-    if t is set:
-        return set(value)
-    if t is tuple:
-        return tuple(clone(item) for item in value)
-    if isinstance(value, enum.Enum):
-        return value
-    return copy.deepcopy(value)
-
-
-def _clone_struct(value: Any) -> Any:
-    cloner = _struct_cloners.get(type(value))
-    if cloner is None:
-        cloner = _struct_cloners[type(value)] = _struct_cloner(type(value))
-    return cloner(value)
-
-
-_struct_cloners: dict[type, Callable[[Any], Any]] = {}
-
-
-def _struct_cloner(struct_type: Any) -> Callable[[Any], Any]:
-    """A function copying one Struct type: a shallow copy in C, then its mutable fields.
-
-    Written out field by field, as `dataclasses` writes `__init__`: a large state holds
-    many such objects, and attribute access by name beats a loop of `getattr` calls.
-    """
-    lines = ["def clone_struct(value):", "    result = value.__copy__()"]
-    for name in struct_type.__struct_fields__:
-        # `msgspec.defstruct` allows any string as a field name, keywords included.
-        plain = name.isidentifier() and not keyword.iskeyword(name)
-        lines += [
-            f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})",
-            f"    if type(item) not in atomic: set_field(result, {name!r}, clone(item))",
-        ]
-    lines.append("    return result")
-    scope: dict[str, Any] = {"atomic": _ATOMIC, "set_field": force_setattr, "clone": clone}
-    exec("\n".join(lines), scope)  # the names are a Struct's field names: identifiers
-    cloner: Callable[[Any], Any] = scope["clone_struct"]
-    return cloner
-
-
-def shadow_of(live: Any) -> Any:
-    """The tracker's copy of a whole state: new containers, the same immutable leaves.
-
-    Sharing strings, numbers and datetimes with the live state halves the copy's memory,
-    and comparing identical leaves is quicker (an equality pass takes about half as long).
-    """
-    with gc_paused():
-        return clone(live)

@@ -30,7 +30,8 @@ from kanta.jsonlog import JsonSerializer
 from kanta.msgpacklog import MsgPackSerializer
 from kanta.records import Change
 from kanta.render import UnstorableChange, equal_with_nan, render
-from kanta.tracker import DELETE, REORDER, SET, Tracker, clone, same_form, shadow_of
+from kanta.tracker import DELETE, REORDER, SET, Tracker, same_form
+from kanta.values import clone, shadow_of
 
 CODECS = [JsonSerializer(), MsgPackSerializer(seed=b"seed")]
 TS = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

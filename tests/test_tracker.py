@@ -44,9 +44,8 @@ from kanta.tracker import (
     SET,
     SMALL_DICT,
     Tracker,
-    clone,
-    shadow_of,
 )
+from kanta.values import clone, shadow_of
 
 ser = JsonSerializer()
 
