@@ -1138,7 +1138,7 @@ async def test_a_cancelled_flush_still_writes_the_snapshot_of_its_revision(
     from kanta import verify
 
     # Slow the writer between slices, so that the commits below land mid-encoding.
-    monkeypatch.setattr(kanta.writer, "_give_the_gil_away", lambda: time.sleep(0.003))
+    monkeypatch.setattr(kanta.writer, "_give_the_gil_away", lambda: time.sleep(0.01))
     path = tmp_path / "db.kantadb"
     state = Data(users={f"u{i}": User(f"n{i}", tags=["a"]) for i in range(30_000)})
     async with Kanta(path, state, flush_interval=3600) as db:
