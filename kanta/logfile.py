@@ -340,6 +340,7 @@ def _lock(ops: FileOps, fd: int, path: Path) -> None:
 
 
 def write_all(ops: FileOps, fd: int, data: bytes, offset: int) -> None:
+    """Write all of `data` at `offset`, through short writes and interrupted calls."""
     view = memoryview(data)
     while view:
         try:
