@@ -30,11 +30,6 @@ def _no_pause() -> None:
     return None
 
 
-def encode_state(state: Any, encode: Encode, size: int = SLICE, pause: Pause = _no_pause) -> bytes:
-    """`encode(state)`, byte for byte, with each large dict encoded a slice at a time."""
-    return b"".join(encode_state_parts(state, encode, size, pause))
-
-
 def encode_state_parts(
     state: Any, encode: Encode, size: int = SLICE, pause: Pause = _no_pause
 ) -> list[bytes]:
