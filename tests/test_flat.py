@@ -240,3 +240,27 @@ async def test_a_pending_audit_finding_does_not_hide_a_later_stray_change(tmp_pa
     assert set(caught.value.paths) == {"users.u5.age", "users.u6.age"}
     assert caught.value.db_path == path
     assert db.data.users["u6"].age == 6
+
+
+async def test_the_audit_rests_19_times_as_long_as_each_slice_took(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most 5% of the loop's time: after a slice of t seconds, a pause of 19 t."""
+    import weakref
+
+    from kanta import strays
+
+    async with Kanta(tmp_path / "db.kantadb", initial(12_000), flush_interval=3600) as db:
+        ticks = iter(range(10**6))
+        monkeypatch.setattr(strays.time, "perf_counter", lambda: next(ticks) * 0.001)
+        pauses: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+
+        monkeypatch.setattr(strays.asyncio, "sleep", sleep)
+        await strays.audit_in_background(weakref.ref(db))
+        monkeypatch.undo()
+    # Several slices (12,000 users, 5,000 per slice, twice), each timed at 1 ms here.
+    assert len(pauses) >= 5
+    assert pauses == pytest.approx([0.019] * len(pauses))
