@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -46,15 +46,12 @@ class Transactions(Generic[T]):
     _audit_wanted: bool
     _stray_error: DataIntegrityError | None
 
+    _clock: Callable[[], datetime]  # defined by Decorators
+    _queue: Callable[[Change | Snapshot], None]  # defined by Kanta
+
     @property
     def _db(self) -> Kanta[Any]:
         return cast("Kanta[Any]", self)
-
-    def _clock(self) -> datetime:
-        raise NotImplementedError
-
-    def _queue(self, record: Change | Snapshot) -> None:
-        raise NotImplementedError
 
     def check(self) -> None:
         """Raise DataIntegrityError for changes no transaction recorded, undoing them.
