@@ -35,6 +35,7 @@ class Scan(NamedTuple):
     good_end: int  # offset just past the last valid record
     damage: Damage | None  # None when the file ends cleanly at good_end
     needs_newline: bool = False  # the last record is whole but lost its final newline
+    verified: bool = False  # every record's bytes matched a checksum (none of 0.9.x's lines)
 
 
 _decoders: dict[tuple[type, Any], Any] = {}

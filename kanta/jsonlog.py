@@ -12,13 +12,14 @@ from typing import Any
 import msgspec
 
 from .framing import Damage, RawRecord, Scan, value_decoder
-from .records import Change, Record, Snapshot
+from .records import Change, ChangeBody, Record, Snapshot
 from .seal import chain_tip, intact, looks_sealed, seal, seal_parts, tip, unseal
 
 SNAPSHOT_PREFIX = b"SNAPSHOT "
 
 _encoder = msgspec.json.Encoder()
 _change_decoder = msgspec.json.Decoder(Change)
+_body_decoder = msgspec.json.Decoder(ChangeBody)
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)
 
 
@@ -75,6 +76,7 @@ class JsonSerializer:
 
     # The decoder's own method, with no Python call around it: replay calls it per record.
     decode_change = staticmethod(_change_decoder.decode)
+    decode_change_body = staticmethod(_body_decoder.decode)
 
     def decode(self, raw: RawRecord) -> Record:
         """Decode one record; raises msgspec.DecodeError or ValidationError."""
@@ -110,14 +112,19 @@ class JsonSerializer:
             # A whole file of ours, the usual case: verified in one pass, nothing to cut.
             self._tip = last_tip
             end = records[-1].end if records else start
-            return Scan(records, end, None, needs_newline=needs_newline)
-        prev = b""
+            return Scan(records, end, None, needs_newline=needs_newline, verified=True)
+        prev, unsealed = b"", len(records)
         for index, raw in enumerate(records):
             line = _line(raw)
-            if intact(line, prev) is False:
+            checked = intact(line, prev)
+            if checked is False:
                 return self._remember_tip(self._broken_chain(records, index))
+            if checked is None:
+                unsealed = min(unsealed, index)
             prev = tip(line)
-        return self._remember_tip(self._cut_damaged_tail(records, start, needs_newline))
+        scan = self._cut_damaged_tail(records, start, needs_newline)
+        # Verified when the first unsealed line (if any) was part of the cut tail.
+        return self._remember_tip(scan._replace(verified=unsealed >= len(scan.records)))
 
     def _broken_chain(self, records: list[RawRecord], index: int) -> Scan:
         # The damage may start before the line whose check failed: a line of ours that

@@ -99,7 +99,7 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         await asyncio.to_thread(file.append, b"\n")
     opened = _at_snapshot(db, serializer, scan.records)
     if opened is None:
-        opened = _replay_and_migrate(db, serializer, scan.records, file.path)
+        opened = _replay_and_migrate(db, serializer, scan.records, file.path, scan.verified)
     records, fold = opened.records, opened.replayed.fold
     rev = fold.rev
     if records and not readonly:
@@ -142,11 +142,15 @@ class _Opened:
 
 
 def _replay_and_migrate(
-    db: Kanta[Any], serializer: Serializer, raws: list[RawRecord], path: Path
+    db: Kanta[Any],
+    serializer: Serializer,
+    raws: list[RawRecord],
+    path: Path,
+    verified: bool = False,
 ) -> _Opened:
     """The general way: replay into builtins, migrate, decode into the root type, normalise."""
     with gc_paused():
-        replayed = replay(serializer, raws, path)
+        replayed = replay(serializer, raws, path, verified=verified)
     fold = replayed.fold
     records, state, version, report = _migrate(db, serializer, fold.state, fold.version)
     with gc_paused():

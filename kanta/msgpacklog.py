@@ -18,7 +18,7 @@ import blake3
 import msgspec
 
 from .framing import Damage, RawRecord, Scan, value_decoder
-from .records import Change, Record, Snapshot
+from .records import Change, ChangeBody, Record, Snapshot
 
 SEED_SIZE = 4
 FRAME_HEADER = 16  # marker, length, checksum
@@ -33,6 +33,7 @@ _new_record = partial(tuple.__new__, RawRecord)
 
 _encoder = msgspec.msgpack.Encoder()
 _change_decoder = msgspec.msgpack.Decoder(Change)
+_body_decoder = msgspec.msgpack.Decoder(ChangeBody)
 _snapshot_decoder = msgspec.msgpack.Decoder(Snapshot)
 _any_decoder = msgspec.msgpack.Decoder()
 # Stands in for a snapshot's state while the rest of the record is encoded.
@@ -111,6 +112,7 @@ class MsgPackSerializer:
 
     # The decoder's own method, with no Python call around it: replay calls it per record.
     decode_change = staticmethod(_change_decoder.decode)
+    decode_change_body = staticmethod(_body_decoder.decode)
 
     def decode(self, raw: RawRecord) -> Record:
         """Decode one frame's payload; raises msgspec.DecodeError or ValidationError."""
@@ -151,6 +153,7 @@ class MsgPackSerializer:
             return Scan(
                 [], 0, Damage(0, first_position, "incomplete file header") if data else None
             )
+        # Every frame is checksummed: what is not cut as damage below was verified.
         records = self._whole_frames(data, pos, first_position)
         if records:
             pos = records[-1].end
@@ -158,11 +161,12 @@ class MsgPackSerializer:
         while pos < len(data):
             damage = self._check_frame(data, pos, position)
             if isinstance(damage, Damage):
-                return Scan(records, pos, damage._replace(valid_after=self._next_frame(data, pos)))
+                after = self._next_frame(data, pos)
+                return Scan(records, pos, damage._replace(valid_after=after), verified=True)
             records.append(damage)
             position += 1
             pos = damage.end
-        return Scan(records, pos, None)
+        return Scan(records, pos, None, verified=True)
 
     def _whole_frames(self, data: bytes, pos: int, position: int) -> list[RawRecord]:
         """The valid frames from `pos` on, up to the first that is not (or the end).

@@ -15,7 +15,7 @@ import msgspec
 from .errors import ReplayError
 from .framing import RawRecord
 from .patch import PatchError, apply_in_place
-from .records import SNAPSHOT_META_FORMAT, Change, Record, Snapshot
+from .records import SNAPSHOT_META_FORMAT, Change, ChangeBody, Record, Snapshot
 
 _end = attrgetter("end")
 _byte_pos = attrgetter("byte_pos")
@@ -33,6 +33,10 @@ class RecordDecoder(Protocol):
 
     def decode_change(self, payload: bytes) -> Change:
         """Decode the payload of a change record (what `decode` does for one)."""
+        ...
+
+    def decode_change_body(self, payload: bytes) -> ChangeBody:
+        """Decode what replay needs of a change record whose checksum was verified."""
         ...
 
 
@@ -118,9 +122,17 @@ def apply_record(fold: Fold, log: RecordDecoder, raw: RawRecord, db_path: Path |
 
 
 def replay(
-    log: RecordDecoder, records: Sequence[RawRecord], db_path: Path | None = None
+    log: RecordDecoder,
+    records: Sequence[RawRecord],
+    db_path: Path | None = None,
+    *,
+    verified: bool = False,
 ) -> Replayed:
-    """Replay from the last snapshot (or the start) to the end of `records`."""
+    """Replay from the last snapshot (or the start) to the end of `records`.
+
+    `verified`: a checksum vouched for every record's bytes (`Scan.verified`), so change
+    records need not have their `ts`, `a` and `u` decoded and validated.
+    """
     start = last_snapshot_index(records)
     if start is None:
         fold = Fold(state={})
@@ -134,7 +146,7 @@ def replay(
         first = start + 1
         last_ts = snapshot.ts
     changes = records[first:]
-    ts = fold_changes(fold, log, changes, db_path)
+    ts = fold_changes(fold, log, changes, db_path, verified=verified)
     if ts is not None:
         last_ts = ts
     replayed_bytes = sum(map(_end, changes)) - sum(map(_byte_pos, changes))
@@ -152,7 +164,12 @@ def start_at_snapshot(
 
 
 def fold_changes(
-    fold: Fold, log: RecordDecoder, records: Sequence[RawRecord], db_path: Path | None
+    fold: Fold,
+    log: RecordDecoder,
+    records: Sequence[RawRecord],
+    db_path: Path | None,
+    *,
+    verified: bool = False,
 ) -> datetime | None:
     """Fold in change records (no snapshots) as `apply_record` does; the last one's `ts`.
 
@@ -161,7 +178,7 @@ def fold_changes(
     """
     if not records:
         return None
-    decode = log.decode_change
+    decode = log.decode_change_body if verified else log.decode_change
     state, mtime = fold.state, fold.mtime
     try:
         for raw in records:
@@ -169,13 +186,24 @@ def fold_changes(
             state = apply_in_place(state, record.diff)
             if record.m is not None:
                 mtime = record.m
+        last = decode_record(log, raw, db_path)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise record_error(log, raw, db_path, f"unreadable record: {exc}") from exc
     except PatchError as exc:
         error = record_error(log, raw, db_path, f"diff does not apply at {exc.path}: {exc}")
-        error.action = record.a
+        error.action = _action(log, raw)
         raise error from exc
-    fold.state, fold.mtime, fold.version = state, mtime, record.v
+    assert isinstance(last, Change)
+    fold.state, fold.mtime, fold.version = state, mtime, last.v
     fold.rev += len(records)
     fold.changes_seen += len(records)
-    return record.ts
+    return last.ts
+
+
+def _action(log: RecordDecoder, raw: RawRecord) -> str | None:
+    """The action of a change record, for an error about it; None if it does not decode."""
+    try:
+        record = log.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+    return record.a if isinstance(record, Change) else None

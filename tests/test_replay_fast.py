@@ -456,6 +456,21 @@ def _error(exc: ReplayError) -> tuple[Any, ...]:
     return (str(exc), exc.line_number, exc.position, exc.byte_pos, exc.action)
 
 
+def _change_log(
+    serializer: Serializer,
+    changes: list[tuple[Any, int, datetime | None]],
+    unreadable: int | None = None,
+) -> bytes:
+    data = b""
+    for index, (diff, version, mtime) in enumerate(changes):
+        record = Change(ts=NOW + timedelta(seconds=index), a=f"a{index}", v=version, m=mtime)
+        record.diff = diff
+        if index == unreadable:
+            record.a = 5  # type: ignore[assignment]  # a record that does not decode
+        data += serializer.encode(record, len(data))
+    return data
+
+
 @SETTINGS
 @given(
     changes=st.lists(
@@ -468,13 +483,7 @@ def test_folding_changes_in_one_loop_is_applying_them_one_by_one(
     changes: list[tuple[Any, int, datetime | None]], binary: bool, unreadable: int | None
 ) -> None:
     serializer: Serializer = MsgPackSerializer(b"seed") if binary else JsonSerializer()
-    data = b""
-    for index, (diff, version, mtime) in enumerate(changes):
-        record = Change(ts=NOW + timedelta(seconds=index), a=f"a{index}", v=version, m=mtime)
-        record.diff = diff
-        if index == unreadable:
-            record.a = 5  # type: ignore[assignment]  # a record that does not decode
-        data += serializer.encode(record, len(data))
+    data = _change_log(serializer, changes, unreadable)
     raws = serializer.scan(data).records
     try:
         replayed = replay(serializer, raws)
@@ -509,3 +518,81 @@ def test_patching_in_place_is_patching_a_copy(state: Any, diff: Any) -> None:
     except PatchError as exc:
         got = ("error", str(exc), exc.path)
     assert _form(got) == _form(expected)
+
+
+# -- records a checksum vouched for ---------------------------------------------------------
+
+
+@SETTINGS
+@given(
+    changes=st.lists(
+        st.tuples(diffs, st.integers(0, 3), st.none() | st.just(NOW)), min_size=1, max_size=8
+    ),
+    binary=st.booleans(),
+)
+def test_verified_records_fold_as_fully_decoded_ones(
+    changes: list[tuple[Any, int, datetime | None]], binary: bool
+) -> None:
+    serializer: Serializer = MsgPackSerializer(b"seed") if binary else JsonSerializer()
+    scan = serializer.scan(_change_log(serializer, changes))
+    assert scan.verified
+
+    def outcome(verified: bool) -> Any:
+        try:
+            replayed = replay(serializer, scan.records, verified=verified)
+        except ReplayError as exc:
+            return _error(exc)
+        fold = replayed.fold
+        got = (fold.state, fold.rev, fold.version, fold.mtime, fold.changes_seen)
+        return _form((got, replayed.last_ts, replayed.replayed_bytes))
+
+    assert outcome(True) == outcome(False)
+
+
+def _json_lines(*lines: bytes) -> bytes:
+    return b"".join(line + b"\n" for line in lines)
+
+
+def test_a_json_scan_is_verified_only_when_every_kept_line_is_sealed() -> None:
+    first, tip1 = seal(b'{"ts":"2027-01-02T03:04:05Z","diff":{"a":1}}', b"")
+    second, _ = seal(b'{"ts":"2027-01-02T03:04:06Z","diff":{"a":2}}', tip1)
+    legacy = b'{"ts":"2027-01-02T03:04:07Z","diff":{"a":3}}'  # as kanta 0.9.x writes
+    assert JsonSerializer().scan(_json_lines(first, second)).verified
+    # A torn last line is cut: what is kept was all sealed.
+    torn = JsonSerializer().scan(_json_lines(first, second) + second[:30])
+    assert torn.damage is not None and torn.verified
+    assert not JsonSerializer().scan(_json_lines(first, second, legacy)).verified
+    assert not JsonSerializer().scan(_json_lines(legacy, first)).verified
+
+
+def test_binary_scans_are_verified_frames_all() -> None:
+    serializer = MsgPackSerializer(b"seed")
+    data = serializer.encode(Change(ts=NOW, diff={"a": 1}), 0)
+    assert serializer.scan(data).verified
+    assert serializer.scan(data + b"\x00" * 9).verified
+
+
+async def test_an_unsealed_line_is_still_validated_in_full(tmp_path: Path) -> None:
+    # A line of kanta 0.9.x has no checksum: its fields are all decoded and checked.
+    first, _ = seal(b'{"ts":"2027-01-02T03:04:05Z","diff":{"n":1}}', b"")
+    bad_time = b'{"ts":"not a time","diff":{"n":2}}'
+    path = tmp_path / "legacy.kantadb"
+    path.write_bytes(_json_lines(first, bad_time, b'{"ts":"2027-01-02T03:04:06Z","diff":{}}'))
+
+    class Root(msgspec.Struct):
+        n: int = 0
+
+    with pytest.raises(ReplayError, match="unreadable record") as caught:
+        await Kanta(path, Root()).open()
+    assert caught.value.line_number == 2
+
+
+def test_a_diff_that_does_not_apply_names_its_action_when_verified() -> None:
+    serializer = JsonSerializer()
+    data = serializer.encode(Change(ts=NOW, a="make", diff={"a": 1}), 0)
+    data += serializer.encode(Change(ts=NOW, a="break", diff={"$delete": ["gone"]}), 1)
+    scan = serializer.scan(data)
+    with pytest.raises(ReplayError) as caught:
+        replay(serializer, scan.records, verified=True)
+    assert caught.value.action == "break"
+    assert caught.value.line_number == 2
