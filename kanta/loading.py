@@ -181,7 +181,8 @@ def _at_snapshot(db: Kanta[Any], serializer: Serializer, raws: list[RawRecord]) 
             live = serializer.decode_value(memoryview(head.state), db._type)
             # Written as the code writes it: re-encoding finds nothing to normalise, and the
             # general way would decode it to the same value (tests/test_replay_fast.py).
-            if serializer.encode_value(live) != memoryview(head.state):
+            # Compared as Raw (a memcmp): a memoryview compares item by item, 30 times slower.
+            if msgspec.Raw(serializer.encode_value(live)) != head.state:
                 return None
         except Exception:  # the general way raises it again, in its own order
             return None

@@ -55,7 +55,8 @@ def clone(value: Any) -> Any:
         if _ATOMIC.issuperset(kinds):
             return value.copy()  # keys are hashable, so immutable too
         if len(kinds) == 1 and kind_of(next(iter(value.values()))) == STRUCT:
-            return dict(zip(value, map(_clone_struct, value.values()), strict=True))
+            cloner = _cloner_for(kinds.pop())  # looked up once for all the entries
+            return dict(zip(value, map(cloner, value.values()), strict=True))
         return {key: clone(item) for key, item in value.items()}
     if t is list:
         if _ATOMIC.issuperset(map(type, value)):
@@ -74,10 +75,14 @@ def clone(value: Any) -> Any:
 
 
 def _clone_struct(value: Any) -> Any:
-    cloner = _struct_cloners.get(type(value))
+    return _cloner_for(type(value))(value)
+
+
+def _cloner_for(struct_type: Any) -> Callable[[Any], Any]:
+    cloner = _struct_cloners.get(struct_type)
     if cloner is None:
-        cloner = _struct_cloners[type(value)] = _struct_cloner(type(value))
-    return cloner(value)
+        cloner = _struct_cloners[struct_type] = _struct_cloner(struct_type)
+    return cloner
 
 
 _struct_cloners: dict[type, Callable[[Any], Any]] = {}
@@ -93,9 +98,14 @@ def _struct_cloner(struct_type: Any) -> Callable[[Any], Any]:
     for name in struct_type.__struct_fields__:
         # `msgspec.defstruct` allows any string as a field name, keywords included.
         plain = name.isidentifier() and not keyword.iskeyword(name)
+        # A list of atomic items (tags, ids) is common enough to copy without a call.
         lines += [
             f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})",
-            f"    if type(item) not in atomic: set_field(result, {name!r}, clone(item))",
+            "    kind = type(item)",
+            "    if kind is list and atomic.issuperset(map(type, item)):",
+            f"        set_field(result, {name!r}, item.copy())",
+            "    elif kind not in atomic:",
+            f"        set_field(result, {name!r}, clone(item))",
         ]
     lines.append("    return result")
     scope: dict[str, Any] = {"atomic": _ATOMIC, "set_field": force_setattr, "clone": clone}

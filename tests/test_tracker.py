@@ -668,6 +668,9 @@ def test_clone_shares_nothing() -> None:
     assert copied == value
     assert type(copied) is Data
     assert_nothing_shared(value, copied)
+    # Not what the annotation says (list[str]), but nothing stops it at run time.
+    odd = User("c", tags=[["nested"], "x"])  # type: ignore[list-item]
+    assert_nothing_shared(odd, clone(odd))
     plain = {"a": [{"b": [1]}], "c": {"d": set()}, "e": (["f"],)}
     copied_plain = clone(plain)
     assert copied_plain == plain
