@@ -25,7 +25,8 @@ class Change(msgspec.Struct, omit_defaults=True):
 class ChangeBody(msgspec.Struct, omit_defaults=True):
     """What replay needs of a change record whose bytes a checksum vouched for.
 
-    Decoding skips `ts`, `a` and `u`: a long log replays a third faster without them.
+    Decoding skips `ts`, `a` and `u`: a small change record decodes in about two thirds
+    of the time, which makes replaying a long log a few percent quicker.
     """
 
     v: int = 0

@@ -186,7 +186,8 @@ def fold_changes(
             state = apply_in_place(state, record.diff)
             if record.m is not None:
                 mtime = record.m
-        last = decode_record(log, raw, db_path)
+        # A verified record was decoded without `ts`: decode the last one in full for it.
+        last = record if isinstance(record, Change) else decode_record(log, raw, db_path)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise record_error(log, raw, db_path, f"unreadable record: {exc}") from exc
     except PatchError as exc:
@@ -203,7 +204,7 @@ def fold_changes(
 def _action(log: RecordDecoder, raw: RawRecord) -> str | None:
     """The action of a change record, for an error about it; None if it does not decode."""
     try:
-        record = log.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        record = decode_record(log, raw, None)
+    except ReplayError:
         return None
     return record.a if isinstance(record, Change) else None
