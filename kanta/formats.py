@@ -1,23 +1,36 @@
-"""The two log formats, and which one a file is in."""
+"""The two log formats, which one a file is in, and what a crash while creating one leaves."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from .jsonlog import JsonSerializer
-from .msgpacklog import MsgPackSerializer, looks_binary
+from .errors import DatabaseError
+from .jsonlog import JsonSerializer, looks_json
+from .msgpacklog import MsgPackSerializer, looks_binary, torn_first_frame
 
 Serializer = JsonSerializer | MsgPackSerializer
 
 logger = logging.getLogger("kanta")
 
 
-def detect(data: bytes) -> Serializer:
-    """The serializer that reads these file contents (a binary file brings its own seed)."""
+def detect(data: bytes, path: str | Path | None = None) -> Serializer:
+    """The serializer that reads these file contents (a binary file brings its own seed).
+
+    Raises DatabaseError for contents in neither format: not a kanta database, or one
+    whose first bytes are damaged (which is never taken for a torn write).
+    """
     if looks_binary(data):
         return MsgPackSerializer().for_file(data)
-    return JsonSerializer()
+    if looks_json(data):
+        return JsonSerializer()
+    raise DatabaseError(
+        "not a kanta database: its first bytes are neither a JSON record nor the header "
+        "of a binary log (another kind of file, or damage in the first record)",
+        db_path=path,
+        position=1,
+        byte_pos=0,
+    )
 
 
 def serializer_for(data: bytes, preferred: Serializer, path: Path) -> Serializer:
@@ -27,9 +40,8 @@ def serializer_for(data: bytes, preferred: Serializer, path: Path) -> Serializer
     existing file is read and extended in the format it is in.
     """
     if not data:
-        # A fresh instance: it follows this one file (its seed, its checksum chain).
-        return MsgPackSerializer() if isinstance(preferred, MsgPackSerializer) else JsonSerializer()
-    found = detect(data)
+        return fresh(preferred)
+    found = detect(data, path)
     if type(found) is not type(preferred):
         logger.info(
             "kanta: %s is in the %s format; reading and extending it as such (not %s)",
@@ -38,3 +50,30 @@ def serializer_for(data: bytes, preferred: Serializer, path: Path) -> Serializer
             preferred.name,
         )
     return found
+
+
+def fresh(preferred: Serializer) -> Serializer:
+    """A new instance of the preferred format: it follows one new file (seed, chain)."""
+    return MsgPackSerializer() if isinstance(preferred, MsgPackSerializer) else JsonSerializer()
+
+
+def torn_first_write(data: bytes) -> bool:
+    """Whether a file holding no whole record is what a crash while creating it leaves.
+
+    That is the start of a first record in a format we write, maybe followed by zeros (a
+    block allocated but never written), or zeros alone. Any other content is not taken for
+    a torn write: it may be another program's file, so it is never replaced.
+    """
+    body = data.rstrip(b"\0")
+    if not body:
+        return True
+    if looks_json(body):
+        return b"\n" not in body and _starts_like_change(body)
+    return torn_first_frame(body)
+
+
+_CHANGE_START = b'{"ts":"'  # every change record we (and 0.9.x) write starts so
+
+
+def _starts_like_change(body: bytes) -> bool:
+    return body.startswith(_CHANGE_START) or _CHANGE_START.startswith(body)

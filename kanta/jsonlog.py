@@ -18,6 +18,27 @@ from .seal import chain_tip, intact, looks_sealed, seal, seal_parts, tip, unseal
 SNAPSHOT_PREFIX = b"SNAPSHOT "
 
 _encoder = msgspec.json.Encoder()
+# Where a record can start inside damaged bytes: every record we (and 0.9.x) write does so.
+_RECORD_STARTS = (b'{"ts":', SNAPSHOT_PREFIX + b"{")
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
+
+
+class _SealField(msgspec.Struct):
+    """The one field of a line that says whether it carries a checksum."""
+
+    c: Any = None
+
+
+_seal_field_decoder = msgspec.json.Decoder(_SealField)
+
+
+def looks_json(data: bytes) -> bool:
+    """Whether file contents start like a JSON log: a record, or a snapshot's prefix."""
+    return data.startswith((b"{", SNAPSHOT_PREFIX)) or (
+        len(data) < len(SNAPSHOT_PREFIX) and SNAPSHOT_PREFIX.startswith(data) and bool(data)
+    )
+
+
 _change_decoder = msgspec.json.Decoder(Change)
 _body_decoder = msgspec.json.Decoder(ChangeBody)
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)
@@ -117,16 +138,18 @@ class JsonSerializer:
         for index, raw in enumerate(records):
             line = _line(raw)
             checked = intact(line, prev)
+            if checked is None and _carries_seal(raw.payload):
+                checked = False  # a `c` moved or spaced out of place: an edited line
             if checked is False:
-                return self._remember_tip(self._broken_chain(records, index))
+                return self._remember_tip(self._broken_chain(data, records, index))
             if checked is None:
                 unsealed = min(unsealed, index)
             prev = tip(line)
-        scan = self._cut_damaged_tail(records, start, needs_newline)
+        scan = self._cut_damaged_tail(data, records, start, needs_newline)
         # Verified when the first unsealed line (if any) was part of the cut tail.
         return self._remember_tip(scan._replace(verified=unsealed >= len(scan.records)))
 
-    def _broken_chain(self, records: list[RawRecord], index: int) -> Scan:
+    def _broken_chain(self, data: bytes, records: list[RawRecord], index: int) -> Scan:
         # The damage may start before the line whose check failed: a line of ours that
         # lost its `c` and no longer decodes breaks the chain of the line after it.
         first = index
@@ -135,12 +158,41 @@ class JsonSerializer:
                 break
             first -= 1
         raw = records[first]
-        # A torn write never leaves a whole record after the damage; corruption may.
-        after = next((r.byte_pos for r in records[first + 1 :] if self._decodes(r)), None)
-        damage = Damage(raw.byte_pos, raw.position, "checksum mismatch", after)
-        return Scan(records[:first], raw.byte_pos, damage)
+        damage = Damage(raw.byte_pos, raw.position, "checksum mismatch")
+        return Scan(records[:first], raw.byte_pos, self._with_whole_after(data, damage))
 
-    def _cut_damaged_tail(self, records: list[RawRecord], start: int, needs_newline: bool) -> Scan:
+    def _with_whole_after(self, data: bytes, damage: Damage) -> Damage:
+        # A torn write never leaves a whole record in or after the damage; corruption may.
+        return damage._replace(valid_after=self.find_whole(data, damage.byte_pos))
+
+    def find_whole(self, data: bytes, pos: int) -> int | None:
+        """The offset of the first whole record from `pos` on, if any: damage, not a tail.
+
+        A whole record is a line that decodes as one (the line at `pos` included: a line
+        that decodes but fails its checksum was changed, not torn), or the end of a line
+        from where a record starts: lines run together when a newline is lost or bytes
+        are inserted before one.
+        """
+        while pos < len(data):
+            end = data.find(b"\n", pos)
+            end = len(data) if end == -1 else end
+            line = data[pos:end]
+            if self._line_decodes(line):
+                return pos
+            for at in _record_starts(line):
+                if self._line_decodes(line[at:]):
+                    return pos + at
+            pos = end + 1
+        return None
+
+    def _line_decodes(self, line: bytes) -> bool:
+        snapshot = line.startswith(SNAPSHOT_PREFIX)
+        payload = line[len(SNAPSHOT_PREFIX) :] if snapshot else line
+        return self._decodes(RawRecord(0, 0, 0, snapshot, payload))
+
+    def _cut_damaged_tail(
+        self, data: bytes, records: list[RawRecord], start: int, needs_newline: bool
+    ) -> Scan:
         # A crash can leave half a line, or blocks of zeros or garbage, after the last
         # whole record: everything after the last line that decodes is the damaged tail.
         damaged: RawRecord | None = None
@@ -152,12 +204,12 @@ class JsonSerializer:
             end = records[-1].end if records else start
             return Scan(records, end, None, needs_newline=needs_newline)
         damage = Damage(damaged.byte_pos, damaged.position, "incomplete or undecodable tail")
-        return Scan(records, damaged.byte_pos, damage)
+        return Scan(records, damaged.byte_pos, self._with_whole_after(data, damage))
 
     def _decodes(self, raw: RawRecord) -> bool:
         try:
             self.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        except _DECODE_ERRORS:
             return False
         return True
 
@@ -189,6 +241,27 @@ def _records(lines: list[bytes], start: int, position: int, size: int) -> list[R
             payloads[index] = lines[index][len(SNAPSHOT_PREFIX) :]
     fields = zip(count(position), starts, ends, snapshots, payloads)
     return list(map(tuple.__new__, repeat(RawRecord), fields))
+
+
+def _carries_seal(payload: bytes) -> bool:
+    """Whether a line not sealed in place still has a `c` field (spaced, moved, escaped)."""
+    if b'"c"' not in payload and b"\\u" not in payload:
+        return False  # the usual 0.9.x line, settled without decoding
+    try:
+        return _seal_field_decoder.decode(payload).c is not None
+    except _DECODE_ERRORS:
+        return False
+
+
+def _record_starts(line: bytes) -> list[int]:
+    """Where records may start inside a line, after its first byte, in order."""
+    found: list[int] = []
+    for needle in _RECORD_STARTS:
+        at = line.find(needle, 1)
+        while at != -1:
+            found.append(at)
+            at = line.find(needle, at + 1)
+    return sorted(found)
 
 
 def _line(raw: RawRecord) -> bytes:

@@ -16,7 +16,7 @@ from . import rotation
 from .callbacks import Context
 from .diff import diff
 from .errors import DatabaseError, ReplayError
-from .formats import Serializer, serializer_for
+from .formats import Serializer, fresh, serializer_for, torn_first_write
 from .framing import Damage, RawRecord, Scan
 from .gcpause import gc_paused
 from .logfile import LogFile
@@ -59,7 +59,7 @@ async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -
     if not data:
         if readonly or not create:
             raise DatabaseError("the database file is empty", db_path=file.path)
-        loaded = await bootstrap(db, serializer_for(data, db.serializer, file.path))
+        loaded = await bootstrap(db, fresh(db.serializer))
     else:
         loaded = await _load_existing(db, file, data, readonly)
     if loaded.file is None:
@@ -76,7 +76,9 @@ async def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
     options = db._callbacks.bootstrap_options
     now = db._clock()
     mtime = now if options.mtime is True else (options.mtime or None)
-    change = _raw(serializer, diff({}, state) or {})
+    made = diff({}, state)
+    # An empty state has no diff field at all, as 0.9.x writes it (`{}` is the default).
+    change = _raw(serializer, made) if made else {}
     record = Change(ts=now, a=options.action, v=version, u=options.user, m=mtime, diff=change)
     return Loaded(serializer, live, version, 1, mtime, 0, 0, [record], True, None, [record])
 
@@ -87,14 +89,21 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         scan = serializer.scan(data)
     if scan.damage is not None and scan.damage.valid_after is not None:
         raise corruption_error(scan.damage, serializer, file.path)
+    if not scan.records:
+        if torn_first_write(data):
+            return await _restart_torn(db, file, data, scan, serializer, readonly)
+        # Bytes, and not the start of a first record: never replaced by a new database.
+        raise DatabaseError(
+            f"holds no whole record ({scan.damage.reason if scan.damage else 'empty'}), "
+            "and is not what a crash while creating a database leaves: another kind of "
+            "file, or a database whose first record is damaged; refusing to replace it",
+            db_path=file.path,
+            position=1,
+            byte_pos=0,
+        )
     if scan.damage is not None and not readonly:
         # The clock is read here: a @db.clock callback runs on the event loop, not in a thread.
         await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock())
-    if not scan.records:
-        # Nothing whole survived (a crash while the file was being created): start afresh.
-        if readonly:
-            raise DatabaseError("the database file holds no whole record", db_path=file.path)
-        return await bootstrap(db, serializer)
     if scan.needs_newline and not readonly:
         await asyncio.to_thread(file.append, b"\n")
     opened = _at_snapshot(db, serializer, scan.records)
@@ -128,6 +137,29 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         changes=changes,
         file=file,
     )
+
+
+async def _restart_torn(
+    db: Kanta[Any], file: LogFile, data: bytes, scan: Scan, serializer: Serializer, readonly: bool
+) -> Loaded:
+    """A file a crash left while creating it: its bytes saved beside it, then a new start.
+
+    In the file's format (a binary file keeps its seed), or, for zeros alone, the one the
+    application asks for.
+    """
+    if readonly:
+        raise DatabaseError(
+            "the database file holds no whole record (a crash while it was being created)",
+            db_path=file.path,
+            position=1,
+            byte_pos=0,
+        )
+    damage = scan.damage
+    if not data.strip(b"\0"):
+        serializer, damage = fresh(db.serializer), Damage(0, 1, "zeros, no record")
+    if damage is not None:
+        await asyncio.to_thread(_cut_tail, file, data, damage, db._clock())
+    return await bootstrap(db, serializer)
 
 
 @dataclass

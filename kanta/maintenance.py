@@ -44,9 +44,15 @@ class VerifyReport(msgspec.Struct):
 def verify(path: str | Path) -> VerifyReport:
     """Check every record of a file: it decodes, applies, and agrees with every snapshot.
 
-    Damage is reported, not raised; only a missing file raises DatabaseError.
+    Damage is reported, not raised; only a file that cannot be read raises DatabaseError.
     """
-    history = read_history(path)
+    try:
+        history = read_history(path)
+    except DatabaseError as exc:
+        if exc.byte_pos is None:  # not read at all (missing, not a file, I/O error)
+            raise
+        problem = Problem(exc.byte_pos, exc.position or 1, exc.message)
+        return VerifyReport(str(path), 0, [problem])
     problems: list[Problem] = []
     count = 0
     try:

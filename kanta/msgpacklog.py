@@ -56,11 +56,32 @@ def _key(seed: bytes, offset: int, snapshot: bool) -> bytes:
 
 
 def looks_binary(data: bytes) -> bool:
-    """Whether file contents are in the binary format (JSON files start with `{` or `S`)."""
+    """Whether file contents are in the binary format: the first marker matches the seed.
+
+    Shorter contents (a torn seed or marker) cannot show it; they count as binary unless
+    they start like JSON, and hold no whole record either way.
+    """
     if len(data) >= 2 * SEED_SIZE:
         seed, marker = data[:SEED_SIZE], data[SEED_SIZE : 2 * SEED_SIZE]
         return marker in (seed, invert(seed))
     return bool(data) and not data.startswith((b"{", b"S"))
+
+
+def torn_first_frame(data: bytes) -> bool:
+    """Whether `data` is the start of a new binary log's first frame, cut short by a crash.
+
+    Fewer than 8 bytes (a seed and marker cut short) hold nothing either way; beyond
+    them, the first marker must match the seed (a new file starts with a change) and the
+    frame must run past the end of the data.
+    """
+    if len(data) < 2 * SEED_SIZE:
+        return True
+    if data[SEED_SIZE : 2 * SEED_SIZE] != invert(data[:SEED_SIZE]):
+        return False
+    if len(data) < SEED_SIZE + FRAME_HEADER:
+        return True
+    (length,) = _LENGTH.unpack_from(data, 2 * SEED_SIZE)
+    return bool(SEED_SIZE + FRAME_HEADER + length > len(data))
 
 
 class MsgPackSerializer:
@@ -161,7 +182,7 @@ class MsgPackSerializer:
         while pos < len(data):
             damage = self._check_frame(data, pos, position)
             if isinstance(damage, Damage):
-                after = self._next_frame(data, pos)
+                after = self.find_whole(data, pos)
                 return Scan(records, pos, damage._replace(valid_after=after), verified=True)
             records.append(damage)
             position += 1
@@ -202,17 +223,46 @@ class MsgPackSerializer:
             pos = end
         return records
 
-    def _next_frame(self, data: bytes, pos: int) -> int | None:
-        """The offset of the first valid frame after `pos`, if any (corruption, not a tail)."""
+    def find_whole(self, data: bytes, pos: int) -> int | None:
+        """The offset of the first whole record from `pos` on, if any: damage, not a tail.
+
+        A torn write leaves the start of one batch and nothing whole after it. A frame is
+        whole where it verifies, or where its length fits and its payload decodes as the
+        record its marker names: a frame shifted by an inserted or deleted byte no longer
+        verifies (the checksum is keyed by the offset) but still decodes. The frame at
+        `pos` counts whatever its marker: a whole frame that fails its checksum is a
+        changed byte, which a torn write does not leave.
+        """
+        if self._decodes_at(data, pos, None):
+            return pos
         candidates = [data.find(marker, pos + 1) for marker in self._markers]
         while True:
             found = [offset for offset in candidates if offset != -1]
             if not found:
                 return None
             offset = min(found)
-            if isinstance(self._check_frame(data, offset, 0), RawRecord):
+            snapshot = data[offset : offset + SEED_SIZE] == self.seed
+            if self._decodes_at(data, offset, snapshot):
                 return offset
             candidates = [data.find(marker, offset + 1) for marker in self._markers]
+
+    def _decodes_at(self, data: bytes, pos: int, snapshot: bool | None) -> bool:
+        """Whether a frame's length fits at `pos` and its payload decodes as a record."""
+        if pos + FRAME_HEADER > len(data):
+            return False
+        (length,) = _LENGTH.unpack_from(data, pos + SEED_SIZE)
+        end = pos + FRAME_HEADER + length
+        if end > len(data):
+            return False
+        if isinstance(self._check_frame(data, pos, 0), RawRecord):
+            return True
+        payload = data[pos + FRAME_HEADER : end]
+        decoders = (
+            (_change_decoder, _snapshot_decoder)
+            if snapshot is None
+            else ((_snapshot_decoder,) if snapshot else (_change_decoder,))
+        )
+        return any(_decodes(decoder, payload) for decoder in decoders)
 
     def _check_frame(self, data: bytes, pos: int, position: int) -> RawRecord | Damage:
         header = data[pos : pos + FRAME_HEADER]
@@ -230,3 +280,11 @@ class MsgPackSerializer:
         if checksum(payload, self.seed, pos, snapshot=snapshot) != header[8:FRAME_HEADER]:
             return Damage(pos, position, "checksum mismatch")
         return RawRecord(position, pos, end, snapshot, payload)
+
+
+def _decodes(decoder: Any, payload: bytes) -> bool:
+    try:
+        decoder.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return False
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,8 +88,20 @@ def test_any_changed_byte_is_detected(data_strategy: st.DataObject) -> None:
     )
     assert scan.damage.byte_pos == frame_start
     is_last = frame_start == serializer.scan(data).records[-1].byte_pos
-    # Damage in the last frame looks like a torn tail; before it, valid frames follow.
-    assert (scan.damage.valid_after is None) == is_last
+    if not is_last:  # valid frames follow: corruption, never a tail
+        assert scan.damage.valid_after is not None
+        return
+    # In the last frame: a tail only when the flip left no whole frame (a length that runs
+    # past the end, a payload that no longer decodes); a whole frame that fails its
+    # checksum is a changed byte, which a torn write does not leave.
+    length = int.from_bytes(damaged[frame_start + SEED_SIZE : frame_start + 8], "little")
+    end = frame_start + FRAME_HEADER + length
+    header_or_payload_broken = end > len(damaged) or not _decodes_as_record(
+        bytes(damaged[frame_start + FRAME_HEADER : end])
+    )
+    assert (scan.damage.valid_after is None) == header_or_payload_broken
+    if scan.damage.valid_after is not None:
+        assert scan.damage.valid_after == frame_start
 
 
 @pytest.mark.parametrize("tail", [b"\x00" * 37, b"\xde\xad\xbe\xef" * 9, b"\x01\x02"])
@@ -114,3 +127,13 @@ def test_a_frame_moved_elsewhere_fails_its_checksum() -> None:
     assert scan.damage is not None and scan.damage.byte_pos == second.byte_pos
     assert len(scan.records) == 1
     assert FRAME_HEADER == 16
+
+
+def _decodes_as_record(payload: bytes) -> bool:
+    for kind in (Change, Snapshot):
+        try:
+            msgspec.msgpack.decode(payload, type=kind)
+        except msgspec.MsgspecError:
+            continue
+        return True
+    return False
