@@ -367,9 +367,13 @@ def _release(tracker: Tracker, written: asyncio.Future[None]) -> None:
 
 
 def _give_up(file: LogFile, create: bool) -> None:
-    """Release the file of a failed open; a new (empty) file it created goes away again."""
+    """Release the file of a failed open; a file this open created goes away again.
+
+    Only when this open made the name (O_EXCL), the name still holds that inode and it
+    is still empty: a file that was there before, or that has bytes in it, stays.
+    """
     try:
-        if create and file.created and not file.readonly and file.still_ours():
+        if create and file.created and not file.readonly and file.still_ours() and not file.size:
             file.path.unlink()  # before the lock goes, so nobody starts on it meanwhile
     finally:
         file.close()

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -84,7 +85,7 @@ class LogFile:
     ) -> None:
         self.path = path
         self.readonly = readonly
-        self.created = created
+        self.created = created  # this open made the name (O_EXCL): only then may it remove it
         self.sync_failed = False
         self._fd = fd
         self._ops = ops
@@ -106,17 +107,23 @@ class LogFile:
         path = Path(path)
         fd, made = _open_fd(ops, path, create=create and not readonly, readonly=readonly)
         try:
+            info = ops.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise DatabaseError(
+                    f"not a regular file ({_file_kind(info.st_mode)}): a database is a file",
+                    db_path=path,
+                )
             if not readonly:
                 _lock(ops, fd, path)
             if made:
                 sync_dir(ops, path)
-            end = ops.fstat(fd).st_size
+            end = info.st_size
         except BaseException as exc:
             _close_quietly(ops, fd)
             if isinstance(exc, OSError):
                 raise _error(path, "cannot open database file", exc) from exc
             raise
-        return cls(path, fd, readonly=readonly, created=made or end == 0, end=end, ops=ops)
+        return cls(path, fd, readonly=readonly, created=made, end=end, ops=ops)
 
     @property
     def closed(self) -> bool:
@@ -305,7 +312,9 @@ class LogFile:
 
 def _open_fd(ops: FileOps, path: Path, *, create: bool, readonly: bool) -> tuple[int, bool]:
     """Open the descriptor; also report whether this call created the file."""
-    flags = (os.O_RDONLY if readonly else os.O_RDWR) | os.O_CLOEXEC
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever. It changes
+    # nothing for a regular file, and anything else is refused once it is open.
+    flags = (os.O_RDONLY if readonly else os.O_RDWR) | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         for _ in range(3):
             if create:
@@ -325,6 +334,19 @@ def _open_fd(ops: FileOps, path: Path, *, create: bool, readonly: bool) -> tuple
         raise _error(path, what, exc) from exc
     except OSError as exc:
         raise _error(path, "cannot open database file", exc) from exc
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _file_kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a file")
 
 
 def _lock(ops: FileOps, fd: int, path: Path) -> None:

@@ -205,7 +205,9 @@ def test_created_flag(db: Path) -> None:
     with LogFile.open(db, create=True, readonly=False) as file:
         assert file.created
     with LogFile.open(db, create=True, readonly=False) as file:
-        assert file.created  # exists but empty
+        # Exists but empty: made by someone else (or an earlier open), so not this open's
+        # to remove when the open fails.
+        assert not file.created
         file.append(b"x")
     with LogFile.open(db, create=True, readonly=False) as file:
         assert not file.created
