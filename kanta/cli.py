@@ -14,10 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import __version__, cli_log, cli_tools
+from . import __version__, cli_log, cli_stats, cli_tools
 from .cli_common import EXIT_ERROR, EXIT_PARSE, EXIT_USAGE, CliError
 from .errors import DatabaseError
 from .grep import GrepError
+from .printable import printable
 from .ranges import RangeError, RangeNotFound
 
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -27,7 +28,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     cli_tools.add_blame,
     cli_tools.add_verify,
     cli_tools.add_recover,
-    cli_tools.add_stats,
+    cli_stats.add_stats,
     cli_tools.add_convert,
     cli_tools.add_demo,
 )
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except Exception as exc:
         message, code = _failure(exc)
-        print(f"kanta: {message}", file=sys.stderr)
+        # Messages quote paths, actions and values from the file: escape what they hold.
+        print(f"kanta: {printable(message)}", file=sys.stderr)
         return code
 
 

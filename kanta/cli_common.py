@@ -9,8 +9,10 @@ from typing import Any
 
 import msgspec
 
+from .errors import DatabaseError
 from .history import Entry, History, read_history
 from .logview import Style, use_colour
+from .printable import json_printable, printable
 from .records import Record
 from .replay import decode_record
 
@@ -60,7 +62,7 @@ def report_damage(history: History) -> None:
     damage = history.scan.damage
     if damage is None:
         return
-    where = f"{history.path}, record {damage.position}, byte {damage.byte_pos}"
+    where = f"{printable(str(history.path))}, record {damage.position}, byte {damage.byte_pos}"
     if damage.valid_after is not None:
         raise CliError(
             f"{where}: {damage.reason}, with valid records after it from byte "
@@ -69,18 +71,35 @@ def report_damage(history: History) -> None:
         )
     size = history.scan.good_end
     say(
-        f"kanta: warning: {where}: {damage.reason} (a torn tail; the history above ends at "
-        f"byte {size}, and the file is left as it is)"
+        f"kanta: warning: {where}: {printable(damage.reason)} (a torn tail; the history "
+        f"above ends at byte {size}, and the file is left as it is)"
+    )
+
+
+def disagreement(history: History, entry: Entry) -> DatabaseError | None:
+    """The error (exit 10) for a snapshot that disagrees with the replay before it, or None."""
+    if entry.disagreement is None:
+        return None
+    return history.error_at(
+        entry.raw,
+        f"snapshot s{entry.snapshot_number} (l{entry.position}) disagrees with the replay "
+        f"before it: {entry.disagreement}",
     )
 
 
 class Walk:
-    """Folds a history record by record, showing each record before the state changes under it."""
+    """Folds a history record by record, showing each record before the state changes under it.
 
-    def __init__(self, history: History) -> None:
+    A snapshot that disagrees with the replay before it is damage: with `strict` folding
+    it in raises (the state after it is not to be trusted), else `problem` keeps the first.
+    """
+
+    def __init__(self, history: History, *, strict: bool = False) -> None:
         self.history = history
         self.state: Any = {}  # the state after the last record folded in
         self.index = 0  # index of the next record
+        self.strict = strict
+        self.problem: DatabaseError | None = None  # the first disagreeing snapshot passed
         self._entries = history.entries()
 
     def __len__(self) -> int:
@@ -94,6 +113,10 @@ class Walk:
     def advance(self) -> Entry:
         """Fold in the next record."""
         entry = next(self._entries)
+        problem = disagreement(self.history, entry)
+        if problem is not None and self.strict:
+            raise problem
+        self.problem = self.problem or problem
         self.state = entry.state
         self.index += 1
         return entry
@@ -101,7 +124,7 @@ class Walk:
 
 def write_json(target: str, value: Any) -> None:
     """Write a value as JSON to a file, or to standard output for `-` (pretty on a terminal)."""
-    data = msgspec.json.encode(value, enc_hook=str)
+    data = json_printable(msgspec.json.encode(value, enc_hook=str))
     if target != "-":
         Path(target).write_bytes(msgspec.json.format(data, indent=2) + b"\n")
         return

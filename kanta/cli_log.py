@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import cli_common
@@ -18,6 +19,7 @@ from .cli_common import (
     EXIT_USAGE,
     CliError,
     Walk,
+    disagreement,
     open_history,
     report_damage,
     say,
@@ -28,7 +30,7 @@ from .cli_target import finish, load_target
 from .errors import DatabaseError
 from .grep import DELETED, Hits, Leaf, Pattern, key_text, leaves, match, parse_pattern
 from .history import Entry, History
-from .logview import Edit, Style, edits, entry_lines
+from .logview import Edit, edits, entry_lines
 from .ranges import Coordinates, Selection, parse_range, select
 from .records import Change, Snapshot
 
@@ -95,13 +97,17 @@ def run(options: argparse.Namespace) -> int:
     patterns = [parse_pattern(pattern) for pattern in options.grep or ()]
     context = _context(options.context)
     target = load_target(options.data, options.migrations, options.kanta)
+    _check_output(options.output, options.file)
     history = open_history(options.file)
     survey = _survey(history, patterns)
     selection = select(survey.coordinates, specs, survey.matches, context)
     end = _show(history, selection, survey.hits, options.quiet)
     report_damage(history)
-    if survey.error is not None:
-        raise survey.error
+    # As other damage does, a snapshot that disagrees with the replay ends the run
+    # (exit 10) once the records have printed: no state is written, as none is certain.
+    for error in (survey.disagreement, survey.error):
+        if error is not None:
+            raise error
     if target.root_type is None and target.migrations is None and options.output is None:
         return EXIT_OK
     if not selection.indexes:
@@ -110,6 +116,19 @@ def run(options: argparse.Namespace) -> int:
     if options.output is not None:
         write_json(options.output, value)
     return EXIT_OK
+
+
+def _check_output(output: str | None, name: str) -> None:
+    """Refuse `-o` naming the database itself: the JSON would overwrite its history."""
+    if output in (None, "-") or name == "-":
+        return
+    assert output is not None
+    try:
+        same = Path(output).samefile(name)
+    except OSError:  # either does not exist (yet): they cannot be the same file
+        return
+    if same:
+        raise CliError(f"-o {output}: that is the database file; give another file or -")
 
 
 def _context(text: str) -> int:
@@ -130,6 +149,7 @@ class _Survey:
     hits: dict[int, Hits] = field(default_factory=dict)
     grep: bool = False
     error: DatabaseError | None = None  # the record the history stops at, if it does
+    disagreement: DatabaseError | None = None  # the first snapshot the replay disagrees with
 
     def matches(self, index: int) -> bool:
         """Whether the record at `index` passes the grep patterns."""
@@ -140,6 +160,7 @@ def _survey(history: History, patterns: Sequence[Pattern]) -> _Survey:
     survey = _Survey(grep=bool(patterns))
     try:
         for index, entry in enumerate(history.entries()):
+            survey.disagreement = survey.disagreement or disagreement(history, entry)
             survey.coordinates.append(_coordinates(entry))
             hits = _grep(entry, patterns) if patterns else None
             if hits is not None:
@@ -198,16 +219,8 @@ def _show(history: History, selection: Selection, hits: dict[int, Hits], quiet: 
             changes = list(edits(record.diff, walk.state))
         entry = walk.advance()
         end = _End(entry.state, entry.version, f"after l{entry.position} (r{entry.rev})")
-        if index in wanted:
-            _print_entry(entry, look, hits.get(index), changes, quiet)
+        if index in wanted and not quiet:
+            # A disagreeing snapshot shows a warning line; the run then ends with an error.
+            for line in entry_lines(entry, look, hits.get(index), changes):
+                say(line)
     return end
-
-
-def _print_entry(
-    entry: Entry, look: Style, hits: Hits | None, changes: list[Edit] | None, quiet: bool
-) -> None:
-    if not quiet:
-        for line in entry_lines(entry, look, hits, changes):
-            say(line)
-    elif entry.disagreement is not None:
-        say(f"kanta: warning: l{entry.position}: {entry.disagreement}")

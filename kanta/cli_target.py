@@ -127,6 +127,8 @@ def finish(
         raise CliError(
             f"the state {where} does not validate as {name}: {exc}", EXIT_VALIDATION
         ) from exc
+    except Exception as exc:  # a type msgspec cannot decode into (unresolvable annotations)
+        raise CliError(f"-d/-k: cannot decode into {name}: {exc!r}") from exc
     if not quiet:
         say(f"the state {where} decodes into {name}")
     return value

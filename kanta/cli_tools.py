@@ -1,14 +1,13 @@
-"""The `kanta` subcommands besides `log`: show, diff, blame, verify, stats, convert, demo."""
+"""The `kanta` subcommands besides `log` and `stats`: show, diff, blame, verify, convert, demo."""
 
 from __future__ import annotations
 
 import argparse
 import copy
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
@@ -28,10 +27,11 @@ from .cli_common import (
 from .diff import diff
 from .grep import PathPattern, key_text
 from .history import Entry, History
-from .logview import Style, edit_lines, edits, header, short, when
+from .logview import Style, edit_lines, edits, header, short
 from .maintenance import convert, recover, verify
+from .printable import printable
 from .ranges import parse_moment
-from .records import Change, Snapshot
+from .records import Change
 
 # -- show --------------------------------------------------------------------------------
 
@@ -62,10 +62,12 @@ Point = tuple[int | datetime | None, str]
 def states_at(history: History, points: Sequence[Point]) -> list[Any]:
     """Copies of the states at each point, found in one pass; CliError (exit 2) if one is absent.
 
-    The state at a time is the one after the last record stamped at or before it.
+    The state at a time is the one after the last record stamped at or before it. Passing
+    a snapshot that disagrees with the replay before it raises (exit 10): which of the
+    two is right is not known, so no state past it is shown.
     """
     found: dict[int, Any] = {}
-    walk = Walk(history)
+    walk = Walk(history, strict=True)
     timed = any(isinstance(moment, datetime) for moment, _ in points)
     for index, (moment, _) in enumerate(points):
         if moment == 0 and _starts_empty(history):
@@ -152,7 +154,12 @@ def run_blame(options: argparse.Namespace) -> int:
     walk = Walk(history)
     while walk.index < len(walk):
         if history.scan.records[walk.index].is_snapshot:
-            walk.advance()
+            # A snapshot changes nothing, unless it disagrees with the replay: then show
+            # what it changed (it is also reported as damage once the records are out).
+            before = _values(pattern, walk.state) if walk.index else None
+            entry = walk.advance()
+            if entry.disagreement is not None and before is not None:
+                _print_blame(entry, before, _values(pattern, entry.state), look)
             continue
         record = walk.peek()
         assert isinstance(record, Change)
@@ -164,6 +171,8 @@ def run_blame(options: argparse.Namespace) -> int:
         entry = walk.advance()
         _print_blame(entry, before, _values(pattern, entry.state), look)
     report_damage(history)
+    if walk.problem is not None:
+        raise walk.problem  # a snapshot disagrees with the replay: damage, as in `log`
     return EXIT_OK
 
 
@@ -186,7 +195,7 @@ def _print_blame(
     for path in dict.fromkeys([*before, *after]):
         old, new = before.get(path, absent), after.get(path, absent)
         if old[0] != new[0]:
-            lines.append(f"{'.'.join(path)}: {old[1]} -> {look(new[1], 'green')}")
+            lines.append(f"{printable('.'.join(path))}: {old[1]} -> {look(new[1], 'green')}")
     if len(lines) == 1:
         say(f"{header(entry, look)}  {lines[0]}")
     elif lines:
@@ -195,7 +204,7 @@ def _print_blame(
             say("  " + line)
 
 
-# -- verify, stats, convert, demo --------------------------------------------------------
+# -- verify, recover, convert, demo -----------------------------------------------------
 
 
 def add_verify(commands: Any) -> None:
@@ -209,10 +218,12 @@ def run_verify(options: argparse.Namespace) -> int:
     """Check every record; print each problem with its offset; exit 0 clean, 10 damaged."""
     path = _existing(options.file)
     report = verify(path)
+    name = printable(report.path)
     for problem in sorted(report.problems, key=lambda p: p.byte_pos):
-        say(f"{report.path}: record {problem.position}, byte {problem.byte_pos}: {problem.message}")
+        where = f"record {problem.position}, byte {problem.byte_pos}"
+        say(f"{name}: {where}: {printable(problem.message)}")
     if report.ok:
-        say(f"{report.path}: ok, {report.records} records")
+        say(f"{name}: ok, {report.records} records")
         return EXIT_OK
     return EXIT_PARSE
 
@@ -220,7 +231,11 @@ def run_verify(options: argparse.Namespace) -> int:
 def add_recover(commands: Any) -> None:
     """Add `recover FILE`."""
     command = commands.add_parser(
-        "recover", help="cut a torn or corrupt file back to its last good record"
+        "recover",
+        help="cut a torn or corrupt file back to its last good record",
+        description="Cut (truncate) the file back to its last good record, keeping the cut "
+        "bytes in a side file beside it (FILE.cut-TIME-OFFSET). A clean file is left "
+        "untouched. Refuses while a writer holds the file.",
     )
     command.add_argument("file", help="database file (no writer may hold it)")
     command.set_defaults(run=run_recover)
@@ -229,115 +244,15 @@ def add_recover(commands: Any) -> None:
 def run_recover(options: argparse.Namespace) -> int:
     """Cut the damage off, keeping the cut bytes in a side file; a clean file is untouched."""
     report = recover(_existing(options.file))
+    name = printable(report.path)
     if report.side_file is None:
-        say(f"{report.path}: clean, {report.kept} records, nothing to do")
+        say(f"{name}: clean, {report.kept} records, nothing to do")
     else:
         say(
-            f"{report.path}: kept {report.kept} records, cut {report.cut_bytes} bytes, "
-            f"saved in {report.side_file}"
+            f"{name}: kept {report.kept} records, cut {report.cut_bytes} bytes, "
+            f"saved in {printable(report.side_file)}"
         )
     return EXIT_OK
-
-
-def add_stats(commands: Any) -> None:
-    """Add `stats FILE`."""
-    command = commands.add_parser("stats", help="records, revisions, sizes, time span, actions")
-    command.add_argument("file", help="database file, or - for standard input")
-    command.set_defaults(run=run_stats)
-
-
-def run_stats(options: argparse.Namespace) -> int:
-    """Print what a file holds: records, snapshots, revisions, sizes, time span, who did what."""
-    history = open_history(options.file)
-    for label, value in stats_lines(history, list(_rows(history))):
-        say(f"{label:<11}{value}")
-    report_damage(history)
-    return EXIT_OK
-
-
-class _Row(NamedTuple):
-    """What stats keeps of each record (not its diff or state: a big file has many)."""
-
-    snapshot: bool
-    ts: datetime
-    action: str
-    user: str
-    position: int
-    size: int
-    rev: int
-    version: int
-
-
-def _rows(history: History) -> Iterator[_Row]:
-    for entry in history.entries():
-        record = entry.record
-        action, user = ("", "") if isinstance(record, Snapshot) else (record.a, record.u or "")
-        yield _Row(
-            isinstance(record, Snapshot),
-            record.ts,
-            action or "-",
-            user or "-",
-            entry.position,
-            entry.size,
-            entry.rev,
-            entry.version,
-        )
-
-
-def stats_lines(history: History, rows: list[_Row]) -> list[tuple[str, str]]:
-    """The `label  value` lines of `kanta stats`."""
-    changes = [row for row in rows if not row.snapshot]
-    snapshots = [row for row in rows if row.snapshot]
-    lines = [
-        ("file", f"{history.path} ({history.serializer.name}, {_size(history.scan.good_end)})"),
-        (
-            "records",
-            f"{len(rows)}: {_plural(len(changes), 'change')}, "
-            f"{_plural(len(snapshots), 'snapshot')}",
-        ),
-    ]
-    if not rows:
-        return lines
-    largest = max(rows, key=lambda row: row.size)
-    first, last = rows[0].ts, rows[-1].ts
-    lines += [
-        ("revisions", f"r{rows[0].rev}..r{rows[-1].rev}"),
-        ("versions", ", ".join(f"v{v}" for v in sorted({row.version for row in rows}))),
-        ("time span", f"{when(first)} .. {when(last)} ({_duration(last - first)})"),
-        (
-            "sizes",
-            f"changes {_size(sum(row.size for row in changes))}, snapshots "
-            f"{_size(sum(row.size for row in snapshots))}, "
-            f"largest l{largest.position} {_size(largest.size)}",
-        ),
-        ("actions", _counts(Counter(row.action for row in changes))),
-        ("users", _counts(Counter(row.user for row in changes))),
-    ]
-    return lines
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _counts(counter: Counter[str]) -> str:
-    return ", ".join(f"{name} {count}" for name, count in counter.most_common())
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    if count < 1024 * 1024:
-        return f"{count / 1024:.1f} kB"
-    return f"{count / 1024 / 1024:.1f} MB"
-
-
-def _duration(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}".replace(".0 ", " ")
-    return f"{seconds} s"
 
 
 def add_convert(commands: Any) -> None:
@@ -358,8 +273,19 @@ def run_convert(options: argparse.Namespace) -> int:
 
 def add_demo(commands: Any) -> None:
     """Add `demo [PATH]`."""
-    demo = commands.add_parser("demo", help="create a database, change it, reopen it, show it")
-    demo.add_argument("path", nargs="?", help="database file (default: a temporary one)")
+    demo = commands.add_parser(
+        "demo",
+        help="create a database, change it, reopen it, show it",
+        description="Create a small database, change it, reopen it and print its history and "
+        "state. PATH must not exist: the demo refuses any existing file (even an empty one) "
+        "and changes nothing.",
+    )
+    demo.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="a new file, not an existing one (default: a temporary one)",
+    )
     demo.set_defaults(run=run_demo)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import msgspec
 
 from . import cli
+from .cli_common import CliError
 from .database import Kanta
 
 
@@ -59,15 +61,30 @@ async def _second_run(path: Path) -> Data:
 
 
 def run(target: str | None) -> int:
-    """Run the demo in `target` (a file path) or in a temporary directory."""
+    """Run the demo in `target` (a new file's path) or in a temporary directory.
+
+    An existing `target` is refused (CliError, exit 1) and left as it is, whatever it is.
+    """
     if target is not None:
+        _claim(Path(target))
         return _run(Path(target))
     with tempfile.TemporaryDirectory(prefix="kanta-demo-") as folder:
         return _run(Path(folder) / "demo.kantadb")
 
 
+def _claim(path: Path) -> None:
+    """Create `path` empty, or refuse if anything is there (a file, a folder, a link)."""
+    try:
+        # O_EXCL: the check and the creation are one step, so nothing can slip in between.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        raise CliError(
+            f"{path}: already exists; the demo creates a new database and touches no "
+            "existing file (give a new path, or none for a temporary one)"
+        ) from None
+
+
 def _run(path: Path) -> int:
-    path.unlink(missing_ok=True)
     asyncio.run(_first_run(path))
     final = asyncio.run(_second_run(path))
     print(f"\nhistory (`kanta log {path}`, printed on stderr):", flush=True)

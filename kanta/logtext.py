@@ -1,4 +1,8 @@
-"""The text of a transaction log entry: its header and one aligned line per changed path."""
+"""The text of a transaction log entry: its header and one aligned line per changed path.
+
+Strings, keys, actions and users are shown through `printable` (control characters as
+escapes); what a `@db.logfmt` formatter returns is the application's own, shown as is.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import msgspec
 
 from .callbacks import Context, FormatterEntry
 from .logevents import LogEvent, StateDicts
+from .printable import printable
 
 if TYPE_CHECKING:
     from .database import Kanta
@@ -88,14 +93,14 @@ def header(event: LogEvent, formats: Formats, style: Style) -> str:
         return f"{style(str(event.filename), 'bold')} migrated {versions}: " + ", ".join(
             event.migrations
         )
-    text = style(event.action or "-", "bold")
+    text = style(printable(event.action) if event.action else "-", "bold")
     if event.extra is not None:
-        text += " " + style(str(event.extra), "grey")
+        text += " " + style(printable(str(event.extra)), "grey")
     if event.user is not None:
-        user = formats.text(event.user, "$user") or str(event.user)
+        user = formats.text(event.user, "$user") or printable(str(event.user))
         text += " by " + style(user, "cyan")
     if event.kind == "aborted":
-        text += f" transaction aborted: {event.error}"
+        text += f" transaction aborted: {printable(str(event.error))}"
     return text
 
 
@@ -157,13 +162,13 @@ def show(value: Any, path: str, formats: Formats) -> str:
             + "]"
         )
     if isinstance(value, str):
-        return value if value else '""'
-    text = msgspec.json.encode(value).decode()
+        return printable(value) if value else '""'
+    text = printable(msgspec.json.encode(value).decode())
     return text[1:-1] if text.startswith('"') else text  # datetimes, bytes, UUIDs unquoted
 
 
 def _key(key: Any, path: str, formats: Formats) -> str:
-    return formats.text(key, path) or str(key)
+    return formats.text(key, path) or printable(str(key))
 
 
 def _dotted(parts: tuple[Any, ...]) -> str:

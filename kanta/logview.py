@@ -1,4 +1,8 @@
-"""Human-readable history: record headers and `path = value` lines, plain or in ANSI colour."""
+"""Human-readable history: record headers and `path = value` lines, plain or in ANSI colour.
+
+Everything taken from the data (values, keys, actions, users) goes through `printable`:
+control characters in it are shown as escapes, never sent to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import msgspec
 from .diff import unescape_key
 from .grep import Hits, key_text, leaves
 from .history import Entry
+from .printable import printable
 from .records import Snapshot
 
 _CODES = {
@@ -62,12 +67,12 @@ def when(moment: datetime | None) -> str:
 
 
 def short(value: Any) -> str:
-    """A value in compact JSON, strings unquoted (the empty string as `""`)."""
+    """A value in compact JSON, strings unquoted (the empty string as `""`), printable."""
     if isinstance(value, str):
-        return value or '""'
+        return printable(value) or '""'
     text = msgspec.json.encode(value, enc_hook=str).decode()
     # Bytes, datetimes and UUIDs (in binary files) show as the strings JSON files hold.
-    return short(msgspec.json.decode(text)) if text.startswith('"') else text
+    return short(msgspec.json.decode(text)) if text.startswith('"') else printable(text)
 
 
 @dataclass(frozen=True)
@@ -164,9 +169,11 @@ def header(entry: Entry, style: Style, hits: Hits | None = None) -> str:
             f"v{record.v} {when(record.m)} {entry.size} B"
         )
     marked = hits is not None and hits.action
-    text = f"{tag}{when(record.ts)} {style(record.a or '-', 'match' if marked else 'bold')}"
+    action = printable(record.a) if record.a else "-"
+    text = f"{tag}{when(record.ts)} {style(action, 'match' if marked else 'bold')}"
     if record.u is not None:
-        text += f" by {style(record.u, 'match') if hits is not None and hits.user else record.u}"
+        user = printable(record.u)
+        text += f" by {style(user, 'match') if hits is not None and hits.user else user}"
     return f"{text} r{entry.rev}"
 
 
@@ -183,7 +190,7 @@ def entry_lines(
     if isinstance(record, Snapshot):
         yield top
         if entry.disagreement is not None:
-            yield "  " + style(f"warning: {entry.disagreement}", "yellow")
+            yield "  " + style(f"warning: {printable(entry.disagreement)}", "yellow")
         if hits is not None:
             yield from ("  " + line for line in snapshot_match_lines(entry.state, hits, style))
         return
@@ -221,10 +228,9 @@ def edit_lines(edit: Edit, style: Style, hits: Hits | None = None) -> list[str]:
     for key, item in edit.value.items():
         child = (*path, key_text(key))
         child_elements, child_hit = hits.at(child) if hits is not None else (set(), False)
-        label = key_text(key)
-        if len(path) in child_elements:
-            label = style(label, "match")
-        padding = " " * max(1, _LABEL_WIDTH - len(key_text(key)) - 1)
+        name = printable(key_text(key))
+        label = style(name, "match") if len(path) in child_elements else name
+        padding = " " * max(1, _LABEL_WIDTH - len(name) - 1)
         lines.append(f"  {label}:{padding}{value_text(item, child_hit, style)}")
     return lines
 
@@ -244,11 +250,11 @@ def snapshot_match_lines(state: Any, hits: Hits, style: Style) -> list[str]:
 
 
 def path_text(path: tuple[str, ...], marked: set[int], style: Style) -> str:
-    """A dotted path with the matched elements highlighted (`.` for the root)."""
+    """A dotted path, printable, with the matched elements highlighted (`.` for the root)."""
     if not path:
         return "."
     return ".".join(
-        style(element, "match") if index in marked else element
+        style(printable(element), "match") if index in marked else printable(element)
         for index, element in enumerate(path)
     )
 

@@ -24,7 +24,8 @@ the last N units before `now` (records stamped later, e.g. by a skewed clock, ar
 an ISO point (`2026-09-28`, `2026-09`, `2026-09-28T10`, `2026-09-28T10:30`,
 `2026-09-28 10:30:15`, `20260928T1030`, optionally ending in `Z`) is its whole
 month, day, hour, minute or second; `start/end` runs from the start of one point's
-period to the end of the other's, either end may be open (`2026-09-24/`).
+period to the end of the other's, either end may be open (`2026-09-24/`). Past what a
+datetime holds (no record is stamped there) windows are open: `1000000d`, `9999-12-31`.
 
 This module is pure: it reads no files and no clock (`now` comes in as an argument).
 """
@@ -339,8 +340,7 @@ def _is_time(spec: str) -> bool:
 def _parse_time(spec: str, now: datetime) -> TimeWindow:
     relative = _RELATIVE.fullmatch(spec)
     if relative is not None:
-        span = timedelta(seconds=int(relative.group(1)) * _SECONDS[relative.group(2)])
-        return TimeWindow(spec, now - span, None)
+        return TimeWindow(spec, _ago(now, relative), None)
     if "/" in spec:
         left, right = spec.split("/", 1)
         if not left and not right:
@@ -348,8 +348,7 @@ def _parse_time(spec: str, now: datetime) -> TimeWindow:
         start = _period(spec, left)[0] if left else None
         stop = _period(spec, right)[1] if right else None
         return TimeWindow(spec, start, stop)
-    start, stop = _period(spec, spec)
-    return TimeWindow(spec, start, stop)
+    return TimeWindow(spec, *_period(spec, spec))
 
 
 def parse_moment(text: str, now: datetime) -> int | datetime:
@@ -359,12 +358,20 @@ def parse_moment(text: str, now: datetime) -> int | datetime:
         return int(spec[1:])
     relative = _RELATIVE.fullmatch(spec)
     if relative is not None:
-        return now - timedelta(seconds=int(relative.group(1)) * _SECONDS[relative.group(2)])
+        return _ago(now, relative) or datetime.min.replace(tzinfo=UTC)
     return _period(text, spec)[0]
 
 
-def _period(text: str, point: str) -> tuple[datetime, datetime]:
-    """The start and (exclusive) end of the period an ISO point denotes."""
+def _ago(now: datetime, relative: re.Match[str]) -> datetime | None:
+    """`now` less a `15min`-like span, or None if that is before the earliest datetime."""
+    try:
+        return now - timedelta(seconds=int(relative.group(1)) * _SECONDS[relative.group(2)])
+    except OverflowError:
+        return None
+
+
+def _period(text: str, point: str) -> tuple[datetime, datetime | None]:
+    """The start and (exclusive) end of the period an ISO point denotes; no end past 9999."""
     match = _ISO.fullmatch(point) or _ISO_COMPACT.fullmatch(point)
     if match is None:
         raise RangeError(
@@ -386,10 +393,13 @@ def _period(text: str, point: str) -> tuple[datetime, datetime]:
     return start, _period_end(start, parts)
 
 
-def _period_end(start: datetime, parts: dict[str, int]) -> datetime:
-    for key, step in (("s", 1), ("mi", 60), ("h", 3600), ("d", 86400)):
-        if key in parts:
-            return start + timedelta(seconds=step)
-    if start.month == 12:
-        return start.replace(year=start.year + 1, month=1)
-    return start.replace(month=start.month + 1)
+def _period_end(start: datetime, parts: dict[str, int]) -> datetime | None:
+    try:
+        for key, step in (("s", 1), ("mi", 60), ("h", 3600), ("d", 86400)):
+            if key in parts:
+                return start + timedelta(seconds=step)
+        if start.month == 12:
+            return start.replace(year=start.year + 1, month=1)
+        return start.replace(month=start.month + 1)
+    except (OverflowError, ValueError):  # the period ends after the year 9999
+        return None

@@ -457,17 +457,67 @@ def test_an_unparseable_file_exits_10_naming_record_and_byte(
     assert run.labels == (["l1", "l2"] if fmt == "msgpack" else ["l1", "l2", "l3"])
 
 
-def test_a_snapshot_that_disagrees_with_the_replay_is_a_warning(kanta: Any, tmp_path: Path) -> None:
+def _disagreeing(kanta: Any, tmp_path: Path, fmt: str) -> Path:
+    """legacy.json.kantadb with its snapshot (l4, s1) saying counter 5 where replay has 2."""
+
     def lie(data: bytearray) -> None:
         data[data.index(b'"state":{"counter":2') + 19] = ord("5")
 
     path = _damaged(tmp_path, COMPAT / "legacy.json.kantadb", lie)
+    if fmt == "json":
+        return path
+    binary = tmp_path / "legacy.msgpack.kantadb"
+    assert kanta("convert", path, binary, "--to", "msgpack").code == 0
+    return binary
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_snapshot_that_disagrees_with_the_replay_is_damage(
+    kanta: Any, tmp_path: Path, fmt: str
+) -> None:
+    path = _disagreeing(kanta, tmp_path, fmt)
     run = kanta(path)
-    assert run.code == 0
-    assert "  warning: snapshot state differs from the replayed state at counter" in run.err
+    assert run.code == 10
+    # Every record still prints, the snapshot with a warning; then the error names it.
     assert run.labels == labels(1, 5)
-    quiet = kanta(path, "-q")
-    assert "kanta: warning: l4: snapshot state differs" in quiet.err
+    assert "  warning: snapshot state differs from the replayed state at counter" in run.err
+    message = "snapshot s1 (l4) disagrees with the replay before it"
+    assert f"byte {200 if fmt == 'json' else 158}: {message}" in run.err.splitlines()[-1]
+    # No state is written: the one after the snapshot is not to be trusted.
+    for args in (["-q", "-o", "-"], ["-q", "-r", "l2", "-o", "-"]):
+        quiet = kanta(path, *args)
+        assert (quiet.code, quiet.out) == (10, "")
+        assert quiet.err.count(message) == 1
+    before = path.read_bytes()
+    for args in (["show"], ["show", "--at", "r4"], ["diff", "r1", "r4"], ["stats"]):
+        other = kanta(args[0], path, *args[1:])
+        assert (other.code, other.out) == (10, "")
+        assert message in other.err
+    assert path.read_bytes() == before
+
+
+def test_show_and_diff_before_a_disagreeing_snapshot_still_work(kanta: Any, tmp_path: Path) -> None:
+    path = _disagreeing(kanta, tmp_path, "json")
+    shown = kanta("show", path, "--at", "r2")
+    assert (shown.code, json.loads(shown.out)) == (0, {"counter": 1, "users": {}})
+    assert kanta("diff", path, "r1", "r3").code == 0
+
+
+def test_blame_shows_what_a_disagreeing_snapshot_changed(kanta: Any, tmp_path: Path) -> None:
+    run = kanta("blame", _disagreeing(kanta, tmp_path, "json"), "counter")
+    assert run.code == 10
+    assert (
+        run.err.splitlines()[3] == "l4   2027-01-01 00:04:00 snapshot s1 v0 - 78 B  counter: 2 -> 5"
+    )
+    assert "snapshot s1 (l4) disagrees with the replay" in run.err.splitlines()[-1]
+
+
+def test_verify_still_reports_a_disagreeing_snapshot(kanta: Any, tmp_path: Path) -> None:
+    run = kanta("verify", _disagreeing(kanta, tmp_path, "json"))
+    assert run.code == 10
+    assert (
+        "record 4, byte 200: snapshot state differs from the replayed state at counter" in run.err
+    )
 
 
 def test_colour_follows_no_color_and_force_color(
@@ -565,6 +615,46 @@ def test_demo_still_runs(kanta: Any, tmp_path: Path) -> None:
     assert run.code == 0
     assert "delete_user by admin r5" in run.err  # the history view prints on stderr
     assert "final state" in run.out
+
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / kind
+    if kind == "database":
+        shutil.copy(TYPES["json"], path)
+    elif kind == "empty":
+        path.touch()
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(tmp_path / "nowhere")  # a dangling link: creating would follow it
+    return path
+
+
+@pytest.mark.parametrize("kind", ["database", "empty", "folder", "fifo", "dangling-link"])
+def test_demo_refuses_an_existing_path_and_touches_nothing(
+    kanta: Any, tmp_path: Path, kind: str
+) -> None:
+    path = _special(tmp_path, kind)
+    before = sorted(tmp_path.iterdir())
+    content = path.read_bytes() if kind in ("database", "empty") else None
+    run = kanta("demo", path)
+    assert run.code == 1
+    assert f"kanta: {path}: already exists" in run.err
+    assert run.out == ""
+    assert sorted(tmp_path.iterdir()) == before
+    assert not (tmp_path / "nowhere").exists()
+    if content is not None:
+        assert path.read_bytes() == content
+
+
+def test_demo_and_recover_help_say_what_they_do_to_files(kanta: Any) -> None:
+    demo = " ".join(kanta("demo", "--help").out.split())
+    assert "PATH must not exist" in demo and "refuses any existing file" in demo
+    recover = " ".join(kanta("recover", "--help").out.split())
+    assert "Cut (truncate) the file back to its last good record" in recover
+    assert "keeping the cut bytes in a side file beside it" in recover
 
 
 # -- a real process: exit codes, and data apart from messages -----------------------------

@@ -233,6 +233,47 @@ def test_parse_moment() -> None:
         parse_moment("7", NOW)
 
 
+LAST_DAY = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("spec", "start", "stop"),
+    [
+        # Past what a datetime holds the window is open: no record is stamped there.
+        ("1000000d", None, None),
+        ("99999999999w", None, None),
+        ("99999999999999999999999s", None, None),
+        ("9999-12-31", LAST_DAY, None),
+        ("9999-12", datetime(9999, 12, 1, tzinfo=UTC), None),
+        ("9999-12-31T23", LAST_DAY.replace(hour=23), None),
+        ("9999-12-31T23:59:59", LAST_DAY.replace(hour=23, minute=59, second=59), None),
+        ("99991231T2359", LAST_DAY.replace(hour=23, minute=59), None),
+        ("2026-09-24/9999-12-31", datetime(2026, 9, 24, tzinfo=UTC), None),
+        ("9999-12-31/", LAST_DAY, None),
+        ("/9999-12-31", None, None),
+        ("9999-12-30", LAST_DAY - timedelta(days=1), LAST_DAY),  # still representable
+    ],
+)
+def test_times_past_what_a_datetime_holds_clamp_to_open_windows(
+    spec: str, start: datetime | None, stop: datetime | None
+) -> None:
+    assert parse_range(spec, NOW) == TimeWindow(spec, start, stop)
+
+
+def test_a_moment_past_what_a_datetime_holds_clamps() -> None:
+    earliest = datetime.min.replace(tzinfo=UTC)
+    assert parse_moment("1000000d", NOW) == parse_moment("99999999999w", NOW) == earliest
+    assert parse_moment("9999-12-31T23:59:59", NOW) == datetime(
+        9999, 12, 31, 23, 59, 59, tzinfo=UTC
+    )
+    assert parse_moment("9999-12", NOW) == datetime(9999, 12, 1, tzinfo=UTC)
+    for spec in ("0000-01-01", "0000-01", "9999-12-32", "10000-01-01"):
+        with pytest.raises(RangeError, match=spec):
+            parse_moment(spec, NOW)
+        with pytest.raises(RangeError, match=spec):
+            parse_range(spec, NOW)
+
+
 def test_parse_keeps_kinds_apart() -> None:
     assert isinstance(parse_range("-1", NOW), PlainRange)
     assert isinstance(parse_range("s-1", NOW), UnitRange)
