@@ -273,9 +273,13 @@ class Kanta(Decorators, Transactions[T], Generic[T]):
             await writer.flush(sync=sync)
             # Decided on what is on disk now, so the log never outgrows the policy by more
             # than one flush; a snapshot costs a second write, and only when one is due.
-            if self._snapshot_requested or self.snapshot_policy.due(
-                writer.replay_bytes, writer.state_bytes
-            ):
+            if self._snapshot_requested:
+                await self._write_snapshot(writer, sync)
+            elif writer.snapshot_pending:
+                # Flushers that land together share one due point: the size counters drop
+                # only once the worker writes the snapshot, so they wait for that one alone.
+                await writer.flush(sync=sync, upto=writer.snapshot_at)
+            elif self.snapshot_policy.due(writer.replay_bytes, writer.state_bytes):
                 await self._write_snapshot(writer, sync)
         except Exception:
             await self._report_failure()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -15,6 +16,7 @@ from . import strays, txlog
 from .callbacks import run_validators
 from .errors import DatabaseError, DataIntegrityError
 from .formats import Serializer
+from .logevents import Timeline
 from .records import Change, Snapshot
 from .render import UnstorableChange, render
 from .touches import Paths, changes_at, flat_paths
@@ -40,6 +42,9 @@ class Transactions(Generic[T]):
     _is_open: bool
     _readonly: bool
     _in_transaction: bool
+    # The open block's action and who runs it: set only while `_in_transaction`.
+    _open_block: tuple[str, tuple[int, asyncio.Task[Any] | None]] | None = None
+    _states: Timeline | None = None  # made on first use, again for each opening's tracker
     _tracker: Tracker | None
     _writer: Writer | None
     _audit: asyncio.Task[None] | None
@@ -70,6 +75,14 @@ class Transactions(Generic[T]):
         if error is not None:
             raise error
 
+    def _timeline(self) -> Timeline:
+        """The states log events may still ask for, over this opening's tracker."""
+        tracker = self._tracker
+        assert tracker is not None
+        if self._states is None or self._states.tracker is not tracker:
+            self._states = Timeline(tracker, self._serializer.to_state)
+        return self._states
+
     def _raise_stray(self) -> None:
         error, self._stray_error = self._stray_error, None
         if error is not None:
@@ -99,14 +112,16 @@ class Transactions(Generic[T]):
 
         `touches` makes it a flat transaction: a list of paths (tuples of keys and field
         names, like `("users", key)`) that the block may change. Only those are compared,
-        so the cost does not grow with the state; see docs/transactions.md.
+        so the cost does not grow with the state; see docs/transactions.md. The block
+        must not await: another task's transaction would find this one still open.
         """
         self._check_writable()
         if self._in_transaction:
-            raise RuntimeError("nested transactions are not supported")
+            raise self._overlap(action)
         paths = None if touches is None else flat_paths(touches)
         self._check_untouched(paths)
         self._in_transaction = True
+        self._open_block = (action, _whose())
         try:
             yield self._data
             self._commit(action, user, mtime, extra, log, logdiff, paths)
@@ -116,6 +131,27 @@ class Transactions(Generic[T]):
             raise
         finally:
             self._in_transaction = False
+            self._open_block = None
+
+    def _overlap(self, action: str) -> RuntimeError:
+        """The error for a transaction begun while another one's block is open."""
+        assert self._open_block is not None
+        running, owner = self._open_block
+        if owner == _whose():
+            # Only the block itself (or a callback its commit runs) gets here in its task.
+            return RuntimeError(
+                f"nested transactions are not supported: transaction {action!r} was begun "
+                f"inside the block of transaction {running!r}"
+            )
+        if owner[0] == threading.get_ident():
+            where = "another asyncio task is still open because that block awaited"
+        else:
+            where = "another thread is still open"
+        return RuntimeError(
+            f"transaction {action!r} cannot begin: the block of transaction {running!r} in "
+            f"{where}. Do not await inside a transaction block: await what it needs "
+            "before it, change the data without awaiting, then `await db.flush()` after it"
+        )
 
     def _check_writable(self) -> None:
         if not self._is_open:
@@ -179,9 +215,19 @@ class Transactions(Generic[T]):
         now = self._clock()
         stamp = now if mtime is True else (mtime or None)
         record = Change(ts=now, a=action, v=self._version, u=user, m=stamp, diff=diff)
-        txlog.log_change(self._db, record, tree, extra=extra, log=log, diff=logdiff)
+        after = txlog.log_change(self._db, record, tree, extra=extra, log=log, diff=logdiff)
+        self._timeline().advance(tree, after)
         tracker.accept(tree, self._data)
         self._queue(record)
         self._rev += 1
         if stamp is not None:
             self._mtime = stamp
+
+
+def _whose() -> tuple[int, asyncio.Task[Any] | None]:
+    """The thread and asyncio task running now (None outside a running event loop)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    return threading.get_ident(), task

@@ -2,14 +2,17 @@
 
 Nothing here costs more than the change itself unless someone asks: events are built only
 when a logger would emit them or a logemit callback exists, the diff lines come from the
-change (never from the whole state), and the whole-state dicts are built on demand.
+change (never from the whole state), and the whole-state dicts are built on demand,
+from the state in memory and what later transactions replaced (`logevents.Timeline`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import weakref
 from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,7 @@ import msgspec
 from .callbacks import Context
 from .diff import unescape_key
 from .formats import Serializer
-from .logevents import LOGGER_NAMES, KantaHandler, LogEvent, StateDicts, use_colour
+from .logevents import LOGGER_NAMES, KantaHandler, LogEvent, Moment, StateDicts, use_colour
 from .logtext import Entry, Formats, Style, render
 from .records import Change
 from .tracker import REORDER, Tree
@@ -46,22 +49,24 @@ def log_change(
     extra: Any,
     log: bool | logging.Logger,
     diff: bool,
-) -> None:
-    """Log a committed transaction; call it before the tracker accepts `tree` (the shadow
-    is still the previous state then)."""
+) -> weakref.ref[Moment] | None:
+    """Log a committed transaction; call it before the tracker accepts `tree`.
+
+    Returns the moment after it for `Timeline.advance`, weakly: once nobody holds the
+    event, nothing needs to be kept for it.
+    """
     target = _target(log)
     if target is None or not _wanted(db, target, logging.INFO):
-        return
-    serializer, tracker = db.serializer, db._tracker
-    assert tracker is not None
+        return None
+    serializer, timeline = db.serializer, db._timeline()
     # A bulk change would otherwise format a line per entry, whoever reads the log.
     entries = list(islice(_tree_entries(tree, serializer), DIFF_LINES))
     more = _count_paths(tree) - len(entries)
-    states = StateDicts(
-        lambda: serializer.to_state(tracker.shadow), lambda: serializer.to_state(db.data)
-    )
+    before, after = timeline.change(tree, db.data)
+    states = StateDicts(partial(timeline.state, before), partial(timeline.state, after))
     event = _change_event(db, record, target, extra=extra, states=states, show_diff=diff)
     dispatch(db, event, entries, target.getChild("diff"), more)
+    return weakref.ref(after)
 
 
 def log_abort(
@@ -97,7 +102,7 @@ async def log_open(db: Kanta[Any], loaded: Loaded) -> None:
         _announce(db, BOOTSTRAP, "created")
         for record in loaded.changes:
             # A new state: each top-level field is one assignment.
-            states = StateDicts(dict, _current(db))
+            states = StateDicts(dict, _current(db))  # before the bootstrap: nothing
             _log_record(db, record, BOOTSTRAP, states, lambda diff: list(_assignments(diff)))
         return
     report = loaded.report
@@ -163,7 +168,9 @@ def _wanted(db: Kanta[Any], target: logging.Logger, level: int) -> bool:
 
 
 def _current(db: Kanta[Any]) -> Callable[[], Any]:
-    return lambda: db.serializer.to_state(db.data)
+    """The state as opened, however later transactions change it."""
+    timeline = db._timeline()
+    return partial(timeline.state, timeline.now())
 
 
 # -- handing it on ------------------------------------------------------------------------
@@ -183,24 +190,24 @@ def dispatch(
     `more` counts the changed paths left out of `entries`.
     """
     formats = Formats(db, event.states)
-    event._render = lambda: render(event, entries, formats, Style(False), event.show_diff, more)
-    try:
-        if not db._callbacks.emit(Context(db, event=event, states=event.states)):
-            return
-        target = event.logger
-        if target is None or not target.isEnabledFor(event.level):
-            return
-        with_diff = event.show_diff and bool(entries)
-        if with_diff and diff_logger is not None:
-            if diff_logger.isEnabledFor(event.level):
-                target = diff_logger
-            else:
-                with_diff = False
-        style = Style(_colour(target, event.level))
-        text = render(event, entries, formats, style, with_diff, more)
-        target.log(event.level, text)
-    finally:
-        event.states.seal()
+    # A proxy: an event holding a closure over itself would live (and keep the moments of
+    # its states, and what later transactions replace) until a garbage collection.
+    this = weakref.proxy(event)
+    event._render = lambda: render(this, entries, formats, Style(False), this.show_diff, more)
+    if not db._callbacks.emit(Context(db, event=event, states=event.states)):
+        return
+    target = event.logger
+    if target is None or not target.isEnabledFor(event.level):
+        return
+    with_diff = event.show_diff and bool(entries)
+    if with_diff and diff_logger is not None:
+        if diff_logger.isEnabledFor(event.level):
+            target = diff_logger
+        else:
+            with_diff = False
+    style = Style(_colour(target, event.level))
+    text = render(event, entries, formats, style, with_diff, more)
+    target.log(event.level, text)
 
 
 def _colour(target: logging.Logger, level: int) -> bool:

@@ -48,6 +48,9 @@ class Writer:
         self.state_bytes = 0
         self._queue: list[Record] = []
         self._queued = self._written = self._synced = 0  # records, counted since opening
+        # Records queued up to and including the last snapshot: the counters above drop
+        # only when the worker frames it, so until then a second one would duplicate it.
+        self.snapshot_at = 0
         self._unwritten: list[Record] = []  # handed over, then failed
         self._inflight: asyncio.Future[None] | None = None
         self._unsynced = False  # (worker) written since the last sync
@@ -65,17 +68,25 @@ class Writer:
         """Number of records not yet known to be written."""
         return self._queued - self._written
 
+    @property
+    def snapshot_pending(self) -> bool:
+        """Whether a queued snapshot is not written yet."""
+        return self._written < self.snapshot_at
+
     def enqueue(self, record: Record) -> None:
         """Queue one record (never blocks); its values must not change any more."""
         self._queue.append(record)
         self._queued += 1
+        if isinstance(record, Snapshot):
+            self.snapshot_at = self._queued
 
-    async def flush(self, *, sync: bool = True) -> None:
+    async def flush(self, *, sync: bool = True, upto: int | None = None) -> None:
         """Write everything queued so far, and sync it (with `sync`), before returning.
 
-        Raises DatabaseError if that fails. A sync also covers earlier unsynced writes.
+        With `upto`, only the first `upto` records queued since opening. Raises
+        DatabaseError if that fails. A sync also covers earlier unsynced writes.
         """
-        target = self._queued
+        target = self._queued if upto is None else min(upto, self._queued)
         while True:
             self.raise_if_failed()
             if (self._synced if sync else self._written) >= target:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,13 +16,16 @@ from typing import Any
 import msgspec
 import pytest
 
+import kanta.logevents
 import kanta.txlog
 from kanta import (
+    DataIntegrityError,
     DictPrev,
     DictState,
     Kanta,
     LogEvent,
     LogFmt,
+    MsgPackSerializer,
     configure_logging,
 )
 from kanta.jsonlog import JsonSerializer
@@ -349,8 +353,15 @@ async def test_event_states_are_built_only_when_asked(
     built.clear()
     with db.transaction("cheap") as data:
         data.counter = 1
+    with db.transaction("cheap again") as data:
+        data.counter = 2
     assert built == []  # logged, formatted and emitted without the whole state
-    assert kept[-1].previous is None  # too late: the event was handled already
+    # Asked for once handled, after a later transaction: still the states of its change.
+    cheap = kept[-2]
+    assert cheap.previous == {"users": {}, "groups": {}, "counter": 0}
+    assert cheap.current == {"users": {}, "groups": {}, "counter": 1}
+    assert cheap.previous is cheap.previous and len(built) == 2  # built once each
+    built.clear()
 
     @db.logemit
     def wants_previous(event: LogEvent, prev: DictPrev) -> bool:
@@ -358,9 +369,9 @@ async def test_event_states_are_built_only_when_asked(
         return True
 
     with db.transaction("dear") as data:
-        data.counter = 2
+        data.counter = 3
     assert len(built) == 1
-    assert kept[-1].previous is not None and kept[-1].previous["counter"] == 1
+    assert kept[-1].previous is not None and kept[-1].previous["counter"] == 2
     await db.close()
 
 
@@ -388,6 +399,250 @@ async def test_nothing_is_built_when_nobody_listens(
             data.counter = 2
     assert [event.action for _, event, *_ in events] == ["passed on"]
     assert texts == []  # the logger would drop it: no text
+
+
+def user(name: str, email: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
+    """A User in its builtin form."""
+    return {"name": name, "email": email, "tags": tags or []}
+
+
+def state(users: dict[str, Any], groups: dict[str, Any], counter: int) -> dict[str, Any]:
+    """A Data in its builtin form."""
+    return {"users": users, "groups": groups, "counter": counter}
+
+
+EMPTY = state({}, {}, 0)
+INSERTED = state({"a": user("A", tags=["x"])}, {}, 0)
+UPDATED = state({"a": user("A", "a@x", ["x"])}, {}, 1)
+SILENT = state({"a": user("A", "a@x", ["x"])}, {}, 2)
+DELETED = state({}, {"g": ["a"]}, 2)
+FLAT = state({"b": user("B")}, {"g": ["a"]}, 2)
+# Each change event's action, state before and state after.
+CHANGES = [
+    ("bootstrap", {}, EMPTY),
+    ("insert", EMPTY, INSERTED),
+    ("update", INSERTED, UPDATED),
+    ("delete", SILENT, DELETED),
+    ("flat", DELETED, FLAT),
+]
+
+
+async def changes_of_a_session(db: Kanta[Data]) -> None:
+    """Insert, update, an unlogged change, an aborted one, delete, a flat insert."""
+    await db.open()
+    with db.transaction("insert") as data:
+        data.users["a"] = User(name="A", tags=["x"])
+    with db.transaction("update") as data:
+        data.users["a"].email = "a@x"
+        data.counter = 1
+    with db.transaction("silent", log=False) as data:  # no event, but a change all the same
+        data.counter = 2
+    with pytest.raises(ValueError), db.transaction("aborted") as data:
+        data.counter = 99
+        raise ValueError("no")
+    with db.transaction("delete") as data:
+        del data.users["a"]
+        data.groups["g"] = ["a"]
+    with db.transaction("flat", touches=[("users", "b")]) as data:
+        data.users["b"] = User(name="B")
+
+
+@pytest.mark.parametrize("serializer", [None, MsgPackSerializer()], ids=["json", "msgpack"])
+@pytest.mark.parametrize("when", ["in the handler", "after the session", "both"])
+async def test_logemit_events_hold_the_states_before_and_after_their_change(
+    path: Path, when: str, serializer: Any
+) -> None:
+    db = Kanta(path, Data(), serializer=serializer)
+    kept: list[LogEvent] = []
+    read: list[tuple[str | None, Any, Any]] = []
+
+    @db.logemit
+    def keep(event: LogEvent) -> bool:
+        if event.kind == "change":
+            kept.append(event)
+            if when != "after the session":
+                read.append((event.action, event.previous, event.current))
+        return False
+
+    await changes_of_a_session(db)
+    with db.transaction("later") as data:  # the states moved on before anyone asks
+        data.users["b"].tags.append("t")
+        data.counter = 3
+    await db.close()
+    if when == "in the handler":
+        assert read[:-1] == CHANGES
+    else:
+        assert read[:-1] == (CHANGES if when == "both" else [])
+        assert [(e.action, e.previous, e.current) for e in kept[:-1]] == CHANGES
+    await db.open()  # a new opening: the events of the last one keep their states
+    with db.transaction("after reopening") as data:
+        data.users.clear()
+    assert [(e.action, e.previous, e.current) for e in kept[:5]] == CHANGES
+    await db.close()
+
+
+async def test_event_states_are_those_logged_not_an_undeclared_change(path: Path) -> None:
+    """A flat transaction's event shows its own change, not a stray change beside it."""
+    db = Kanta(path, Data())
+    kept: list[LogEvent] = []
+
+    @db.logemit
+    def keep(event: LogEvent) -> bool:
+        kept.append(event)
+        return False
+
+    await db.open()
+    with db.transaction("flat", touches=[("users", "b")]) as data:
+        data.users["b"] = User(name="B")
+        data.counter = 7  # not declared: never written, undone by the next check
+    early = kept[-1].current  # built while the stray change is still in memory
+    with pytest.raises(DataIntegrityError):
+        db.check()
+    assert early == kept[-1].current == state({"b": user("B")}, {}, 0)
+    assert kept[-1].previous == EMPTY
+    await db.close()
+
+
+async def test_event_states_cost_nothing_unless_read(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No whole state is built, and nothing kept, for states nobody reads."""
+    built: list[Any] = []
+    kept_for: list[Any] = []
+    state_of, replaced = kanta.logevents.Timeline.state, kanta.logevents._replaced
+
+    def counting_state(self: kanta.logevents.Timeline, moment: Any) -> Any:
+        built.append(moment)
+        return state_of(self, moment)
+
+    def counting_replaced(tree: Any, shadow: Any) -> Any:
+        if isinstance(shadow, Data):  # the root, not a level of its recursion
+            kept_for.append(tree)
+        return replaced(tree, shadow)
+
+    monkeypatch.setattr(kanta.logevents.Timeline, "state", counting_state)
+    monkeypatch.setattr(kanta.logevents, "_replaced", counting_replaced)
+    capture()
+    seen: list[str | None] = []
+    kept: list[LogEvent] = []
+    db = Kanta(path, Data(users={f"u{i}": User(f"n{i}") for i in range(1_000)}))
+
+    @db.logemit
+    def look(event: LogEvent) -> bool:
+        seen.append(event.action)  # logged, formatted, never asked for its states
+        return True
+
+    await db.open()
+    for i in range(5):
+        with db.transaction("rename") as data:
+            data.users[f"u{i}"].name = "renamed"
+    assert seen[-5:] == ["rename"] * 5
+    assert built == [] and kept_for == []  # nobody holds an event: nothing kept either
+
+    @db.logemit
+    def keep(event: LogEvent) -> bool:
+        kept.append(event)
+        return True
+
+    for i in range(5):
+        with db.transaction("mail") as data:
+            data.users[f"u{i}"].email = "e"
+    assert built == []
+    # While events are held, each transaction keeps what it replaced: one value here.
+    assert [list(paths(tree)) for tree in kept_for] == [
+        [("users", f"u{i}", "email")] for i in range(5)
+    ]
+    assert kept[1].previous is not None and kept[1].previous["users"]["u1"]["email"] is None
+    assert kept[1].current is not None and kept[1].current["users"]["u1"]["email"] == "e"
+    assert len(built) == 2
+    await db.close()
+
+
+class Item(msgspec.Struct):
+    label: str = ""
+    tags: list[str] = []
+    extra: dict[str, int] = {}
+
+
+class Rich(msgspec.Struct):
+    items: dict[int, Item] = {}
+    groups: dict[str, dict[str, int]] = {}
+    note: str | None = None
+
+
+def random_change(data: Rich, rng: random.Random) -> None:
+    """One random change: inserts (some in bulk), updates, deletes, replacements."""
+    keys = list(data.items)
+    kind = rng.randrange(9) if keys else 0
+    if kind == 0:
+        for key in rng.sample(range(1_000), rng.choice([1, 3, 80])):  # 80: a bulk insert
+            data.items[key] = Item(label=f"l{key}", tags=["t"] * rng.randrange(3))
+    elif kind == 1:
+        for key in rng.sample(keys, min(len(keys), rng.choice([1, 5]))):
+            del data.items[key]
+    elif kind == 2:
+        data.items[rng.choice(keys)].label = f"r{rng.randrange(100)}"
+    elif kind == 3:
+        data.items[rng.choice(keys)].tags.append("n")
+    elif kind == 4:
+        data.items[rng.choice(keys)].extra[f"e{rng.randrange(3)}"] = rng.randrange(9)
+    elif kind == 5:
+        data.groups = {f"g{i}": {"x": i} for i in range(rng.randrange(3))}
+    elif kind == 6:
+        data.groups.setdefault("g0", {})[f"k{rng.randrange(3)}"] = rng.randrange(9)
+    elif kind == 7:
+        data.note = rng.choice([None, "a", "b"])
+    else:
+        data.items[rng.choice(keys)] = Item(label="replaced")
+
+
+@pytest.mark.parametrize("serializer", [None, MsgPackSerializer()], ids=["json", "msgpack"])
+async def test_event_states_match_the_state_of_each_transaction(
+    path: Path, serializer: Any
+) -> None:
+    """Random transactions, some unlogged or flat; the events' states are read at random
+    times (during later events too) and must be the states each change went between."""
+    rng = random.Random(7)
+    db = Kanta(path, Rich(), serializer=serializer, flush_interval=3600)
+    kept: list[LogEvent] = []
+
+    @db.logemit
+    def keep(event: LogEvent) -> bool:
+        if event.kind == "change":
+            kept.append(event)
+            for old in rng.sample(kept, min(len(kept), rng.randrange(3))):
+                getattr(old, rng.choice(["previous", "current"]))
+        return False
+
+    await db.open()
+    expected = [({}, db.serializer.to_state(db.data))]  # (before, after) per logged change
+    for n in range(200):
+        before = db.serializer.to_state(db.data)
+        logged = rng.random() < 0.8
+        if db.data.items and rng.random() < 0.2:
+            key = rng.choice(list(db.data.items))
+            with db.transaction(f"t{n}", log=logged, touches=[("items", key)]) as data:
+                data.items[key].label = f"flat{n}"
+        else:
+            with db.transaction(f"t{n}", log=logged) as data:
+                for _ in range(rng.randrange(1, 3)):
+                    random_change(data, rng)
+        now = db.serializer.to_state(db.data)
+        if logged and now != before:
+            expected.append((before, now))
+        if rng.random() < 0.2:
+            await db.flush()
+    assert [(e.previous, e.current) for e in kept] == expected
+    await db.close()
+
+
+def paths(tree: dict[Any, Any], parts: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The changed paths of a change tree."""
+    for key, op in tree.items():
+        if type(op) is dict:
+            yield from paths(op, (*parts, key))
+        else:
+            yield (*parts, key)
 
 
 # -- logfmt -------------------------------------------------------------------------------------
