@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`kanta db | head`): stop quietly, without a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
+    except RecursionError:
+        # The file holds a value deeper than the readers go (kanta never stores one).
+        where = getattr(options, "file", None) or "the file"
+        print(f"kanta: {printable(str(where))}: a value is nested too deeply", file=sys.stderr)
+        return EXIT_PARSE
     except Exception as exc:
         message, code = _failure(exc)
         # Messages quote paths, actions and values from the file: escape what they hold.

@@ -52,9 +52,9 @@ def open_history(name: str) -> History:
     if name == "-":
         return read_history("<stdin>", sys.stdin.buffer.read())
     path = Path(name)
-    if not path.is_file():
+    if not path.exists():
         raise CliError(f"{name}: no such file")
-    return read_history(path)
+    return read_history(path)  # a FIFO, device or folder is refused there, saying which
 
 
 def report_damage(history: History) -> None:

@@ -300,6 +300,6 @@ def _existing(name: str) -> Path:
     if name == "-":
         raise CliError("this command needs a file name, not standard input")
     path = Path(name)
-    if not path.is_file():
+    if not path.exists():
         raise CliError(f"{name}: no such file")
-    return path
+    return path  # a FIFO, device or folder is refused when opened, saying which

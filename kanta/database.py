@@ -132,10 +132,14 @@ class Kanta(Decorators, Transactions[T], Generic[T]):
             raise DataIntegrityError("the database is already open", db_path=self._path)
         file = await asyncio.to_thread(LogFile.open, self._path, create=create, readonly=readonly)
         try:
-            loaded = await loading.load(self, file, create=create, readonly=readonly)
-            assert loaded.file is not None
-            file = loaded.file  # a rotation at open replaces it
-            self._start(loaded, readonly)
+            try:
+                loaded = await loading.load(self, file, create=create, readonly=readonly)
+                assert loaded.file is not None
+                file = loaded.file  # a rotation at open replaces it
+                self._start(loaded, readonly)
+            except RecursionError:
+                message = "the stored state is nested too deeply to load"
+                raise DatabaseError(message, db_path=self._path) from None
             run_validators(self, None)
             if self._writer is not None and loaded.records_to_write:
                 await self._writer.flush()

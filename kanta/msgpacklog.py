@@ -233,7 +233,7 @@ class MsgPackSerializer:
         `pos` counts whatever its marker: a whole frame that fails its checksum is a
         changed byte, which a torn write does not leave.
         """
-        if self._decodes_at(data, pos, None):
+        if self._decodes_at(data, pos):
             return pos
         candidates = [data.find(marker, pos + 1) for marker in self._markers]
         while True:
@@ -241,28 +241,18 @@ class MsgPackSerializer:
             if not found:
                 return None
             offset = min(found)
-            snapshot = data[offset : offset + SEED_SIZE] == self.seed
-            if self._decodes_at(data, offset, snapshot):
+            if self._decodes_at(data, offset):
                 return offset
             candidates = [data.find(marker, offset + 1) for marker in self._markers]
 
-    def _decodes_at(self, data: bytes, pos: int, snapshot: bool | None) -> bool:
-        """Whether a frame's length fits at `pos` and its payload decodes as a record."""
-        if pos + FRAME_HEADER > len(data):
+    def _decodes_at(self, data: bytes, pos: int) -> bool:
+        """Whether a frame's length fits at `pos` and its payload decodes as a record
+        (or is too deep to decode, which no tear leaves)."""
+        if not _fits(data, pos):
             return False
         (length,) = _LENGTH.unpack_from(data, pos + SEED_SIZE)
-        end = pos + FRAME_HEADER + length
-        if end > len(data):
-            return False
-        if isinstance(self._check_frame(data, pos, 0), RawRecord):
-            return True
-        payload = data[pos + FRAME_HEADER : end]
-        decoders = (
-            (_change_decoder, _snapshot_decoder)
-            if snapshot is None
-            else ((_snapshot_decoder,) if snapshot else (_change_decoder,))
-        )
-        return any(_decodes(decoder, payload) for decoder in decoders)
+        payload = data[pos + FRAME_HEADER : pos + FRAME_HEADER + length]
+        return any(_decodes(decoder, payload) for decoder in (_change_decoder, _snapshot_decoder))
 
     def _check_frame(self, data: bytes, pos: int, position: int) -> RawRecord | Damage:
         header = data[pos : pos + FRAME_HEADER]
@@ -282,9 +272,19 @@ class MsgPackSerializer:
         return RawRecord(position, pos, end, snapshot, payload)
 
 
+def _fits(data: bytes, pos: int) -> bool:
+    """Whether a frame header at `pos` gives a length that ends within the data."""
+    if pos + FRAME_HEADER > len(data):
+        return False
+    (length,) = _LENGTH.unpack_from(data, pos + SEED_SIZE)
+    return bool(pos + FRAME_HEADER + length <= len(data))
+
+
 def _decodes(decoder: Any, payload: bytes) -> bool:
     try:
         decoder.decode(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except RecursionError:
+        return True  # nested too deep to decode, but whole: a torn write leaves no such thing
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return False
     return True

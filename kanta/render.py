@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Protocol
 import msgspec
 
 from .gcpause import gc_paused
-from .hints import field_hint, is_open, key_hint, value_hint
+from .hints import field_hint, is_open, key_hint, static_depth, value_hint
 from .tracker import (
     DELETE,
     REORDER,
@@ -30,10 +30,14 @@ from .tracker import (
     container_get,
     is_struct,
 )
-from .values import clone
+from .values import clone, nests_within
 
 # A dict node with at least this many plain assignments is checked in one pass.
 BULK = 32
+# How deep a stored value may nest, in containers from the root: far below what every
+# reader (msgspec's decoders, patching, comparing, printing) takes, which is about 900.
+MAX_DEPTH = 100
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 _ENCODE_ERRORS = (msgspec.EncodeError, TypeError, ValueError, OverflowError)
 # The encoder `tracker.same_form` compares forms with.
 _form = msgspec.json.Encoder(order="deterministic")
@@ -124,6 +128,9 @@ def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) 
     values = _appended(live, keys)
     if values is None:
         values = {key: live[key] for key in keys}
+    bound = static_depth(value_hint(hint))
+    if bound is None or bound >= MAX_DEPTH - 1:
+        return None  # the entries may nest deep: checked one by one, which names the path
     try:
         encoded = codec.encode_value(values)
     except _ENCODE_ERRORS:
@@ -197,6 +204,7 @@ def _same_forms(copies: dict[str, Any], values: dict[str, Any]) -> bool:
 
 
 def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> tuple[bytes, Any]:
+    _check_depth(value, hint, path)
     try:
         encoded = codec.encode_value(value)
     except _ENCODE_ERRORS as exc:
@@ -216,6 +224,24 @@ def _store(value: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> t
     # exactly the live form (an int in a float field reads back as a float) and shares
     # the immutable leaves, which keeps the shadow small and quick to compare.
     return encoded, clone(value)
+
+
+def _check_depth(value: Any, hint: Any, path: tuple[Any, ...]) -> None:
+    """Refuse a value nested deeper than MAX_DEPTH: no reader could take it back.
+
+    Settled by the annotation where it bounds the nesting (a typed state: no walk, so a
+    bulk insert pays nothing); walked otherwise, which an untyped value's encoding costs
+    anyway.
+    """
+    levels = MAX_DEPTH - len(path)
+    bound = static_depth(hint)
+    if bound is not None and bound <= levels:
+        return
+    if type(value) in _SCALARS or nests_within(value, levels):
+        return
+    raise UnstorableChange(
+        path, f"nested more than {MAX_DEPTH} containers deep (counting from the root)"
+    )
 
 
 def _check_key(key: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) -> None:

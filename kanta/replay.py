@@ -90,12 +90,17 @@ def last_snapshot_index(records: Sequence[RawRecord]) -> int | None:
     return next(found, None)
 
 
+TOO_DEEP = "a value in the record is nested too deeply to read"
+
+
 def decode_record(log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> Record:
     """Decode one record, turning decoder errors into a ReplayError that says where."""
     try:
         return log.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise record_error(log, raw, db_path, f"unreadable record: {exc}") from exc
+    except RecursionError:
+        raise record_error(log, raw, db_path, TOO_DEEP) from None
 
 
 def record_error(
@@ -113,6 +118,8 @@ def apply_record(fold: Fold, log: RecordDecoder, raw: RawRecord, db_path: Path |
     record = decode_record(log, raw, db_path)
     try:
         fold.apply(record)
+    except RecursionError:
+        raise record_error(log, raw, db_path, TOO_DEEP) from None
     except PatchError as exc:
         action = record.a if isinstance(record, Change) else None
         error = record_error(log, raw, db_path, f"diff does not apply at {exc.path}: {exc}")
@@ -190,6 +197,8 @@ def fold_changes(
         last = record if isinstance(record, Change) else decode_record(log, raw, db_path)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise record_error(log, raw, db_path, f"unreadable record: {exc}") from exc
+    except RecursionError:
+        raise record_error(log, raw, db_path, TOO_DEEP) from None
     except PatchError as exc:
         error = record_error(log, raw, db_path, f"diff does not apply at {exc.path}: {exc}")
         error.action = _action(log, raw)

@@ -122,3 +122,32 @@ def shadow_of(live: Any) -> Any:
     """
     with gc_paused():
         return clone(live)
+
+
+def nests_within(value: Any, levels: int) -> bool:
+    """Whether `value` holds containers at most `levels` deep (a walk that never recurses).
+
+    A Struct counts as a container; leaves are not looked into. Stops at the first
+    container past the limit.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        t = type(item)
+        if t in _ATOMIC:
+            continue
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple | set | frozenset):
+            children = item
+        elif isinstance(item, msgspec.Struct):
+            children = [getattr(item, name) for name in item.__struct_fields__]
+        else:
+            continue
+        if depth == levels:
+            return False
+        for child in children:
+            if type(child) not in _ATOMIC:
+                push((child, depth + 1))
+    return True

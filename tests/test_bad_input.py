@@ -6,6 +6,7 @@ import asyncio
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -261,3 +262,128 @@ async def test_an_empty_root_writes_no_diff_field(tmp_path: Path) -> None:
     assert "diff" not in record
     async with Kanta(path, {}, type=dict) as db:
         assert db.data == {} and db.rev == 1
+
+
+class Loose(msgspec.Struct):
+    """A state with an untyped field, where any nesting can be assigned."""
+
+    x: Any = None
+    n: int = 0
+
+
+def _nested(depth: int, as_dict: bool) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"k": value} if as_dict else [value]
+    return value
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+@pytest.mark.parametrize("depth", [150, 300, 1200, 5000])
+async def test_a_value_too_deep_to_store_is_refused_at_its_transaction(
+    as_dict: bool, depth: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "db.kantadb"
+    async with Kanta(path, Loose()) as db:
+        with db.transaction("shallow") as d:
+            d.x = {"k": 1}
+        with (
+            pytest.raises(DatabaseError, match="nested more than") as caught,
+            db.transaction("deep") as d,
+        ):
+            d.x = _nested(depth, as_dict)
+        assert "x" in str(caught.value)
+        assert db.data.x == {"k": 1}  # rolled back
+        with db.transaction("after") as d:
+            d.n = 1
+        await db.flush()
+    async with Kanta(path, Loose()) as db:  # closed cleanly, the lock released, reopens
+        assert (db.data.x, db.data.n, db.rev) == ({"k": 1}, 1, 3)
+
+
+async def test_a_value_just_within_the_limit_is_stored_and_read_everywhere(tmp_path: Path) -> None:
+    path = tmp_path / "db.kantadb"
+    deep = _nested(95, as_dict=True)
+    async with Kanta(path, Loose()) as db:
+        with db.transaction("deep") as d:
+            d.x = deep
+        db.request_snapshot()
+        await db.flush()
+        with db.transaction("deeper") as d:
+            d.x["k"]["k"] = _nested(90, as_dict=False)
+    async with Kanta(path, Loose()) as db:
+        assert db.data.x["k"]["k"] == _nested(90, as_dict=False)
+    assert verify(path).ok
+    from kanta.cli import main
+
+    for argv in ([str(path)], ["show", str(path)], ["blame", str(path), "x.*"]):
+        assert main(argv) == 0
+
+
+def _legacy_file_with_a_deep_record(path: Path, last: bool) -> int:
+    """Unsealed (0.9.x) lines with one nested 1,200 deep; the byte offset of that one."""
+    head = b'{"ts":"2027-01-01T00:00:00Z","a":"bootstrap","diff":{"x":null,"n":0}}\n'
+    deep = b'{"ts":"2027-01-01T00:01:00Z","a":"deep","diff":{"x":'
+    deep += b"[" * 1200 + b"1" + b"]" * 1200 + b"}}\n"
+    tail = b'{"ts":"2027-01-01T00:02:00Z","a":"n","diff":{"n":1}}\n'
+    path.write_bytes(head + deep + (b"" if last else tail))
+    return len(head)
+
+
+@pytest.mark.parametrize("last", [False, True])
+async def test_a_record_nested_too_deep_to_read_is_a_typed_error(
+    last: bool, tmp_path: Path
+) -> None:
+    path = tmp_path / "db.kantadb"
+    offset = _legacy_file_with_a_deep_record(path, last)
+    before = path.read_bytes()
+    for readonly in (False, True):
+        with pytest.raises(DatabaseError) as caught:
+            await Kanta(path, Loose()).open(readonly=readonly)
+        assert caught.value.byte_pos == offset
+        assert caught.value.db_path == path
+    assert path.read_bytes() == before
+    report = verify(path)
+    assert [problem.byte_pos for problem in report.problems] == [offset]
+    from kanta.cli import main
+
+    assert main([str(path), "-q"]) == 10
+    assert main(["recover", str(path)]) in (0, 10)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "null device", "directory"])
+@pytest.mark.parametrize("command", [[], ["verify"], ["show"], ["stats"]])
+def test_the_cli_names_what_a_path_that_is_not_a_file_is(
+    kind: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kanta.cli import main
+
+    path = tmp_path / "db.kantadb"
+    _special(kind, path)
+    argv = [*command, str(path)]
+    assert main(argv) == 1
+    message = capsys.readouterr().err
+    assert "not a regular file" in message and "no such file" not in message
+    assert path.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["show"], ["diff", "r1", "r2"], ["-g", "x=1"], ["blame", "x"], ["stats"], ["verify"]],
+)
+def test_a_value_too_deep_to_show_is_an_error_not_a_traceback(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kanta.cli import main
+
+    path = tmp_path / "db.kantadb"
+    head = b'{"ts":"2027-01-01T00:00:00Z","a":"bootstrap","diff":{"x":null,"n":0}}\n'
+    deep = b'{"ts":"2027-01-01T00:01:00Z","a":"deep","diff":{"x":'
+    path.write_bytes(head + deep + b"[" * 800 + b"1" + b"]" * 800 + b"}}\n")  # 0.9.x lines
+    argv = [str(path), *command] if command[0].startswith("-") else [command[0], str(path)]
+    argv += command[1:] if not command[0].startswith("-") else []
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code in (0, 10)
+    if code == 10:
+        assert f"{path}: a value is nested too deeply" in err
