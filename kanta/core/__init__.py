@@ -1,0 +1,1 @@
+"""Pure: records, formats and framing, diff and patch, the fold of records into a state, migrations, retention, ranges and grep. Bytes and dicts in, bytes and dicts out: no files, no asyncio, no threads, no clock."""
