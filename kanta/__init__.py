@@ -1,14 +1,14 @@
 """kanta: typed application state in memory, an append-only audited log on disk."""
 
+from .core.diff import diff
+from .core.jsonlines import JsonSerializer
+from .core.migrations import MigrationInfo, MigrationReport
+from .core.msgpackframes import MsgPackSerializer
+from .core.patch import patch
 from .database import Kanta
-from .diff import diff
 from .errors import DatabaseError, DataIntegrityError, FileLockError, ReplayError
-from .jsonlog import JsonSerializer
-from .logevents import DictPrev, DictState, LogEvent, LogFmt, configure_logging
+from .events.event import DictPrev, DictState, LogEvent, LogFmt, configure_logging
 from .maintenance import Problem, RecoverReport, VerifyReport, convert, recover, verify
-from .migrations import MigrationInfo, MigrationReport
-from .msgpacklog import MsgPackSerializer
-from .patch import patch
 
 __version__ = "1.0.0.dev0"
 

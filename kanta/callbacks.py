@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, get_args, get_origin
 
+from .core.migrations import MigrationReport
 from .errors import DatabaseError, DataIntegrityError
-from .logevents import DictPrev, DictState, LogEvent, LogFmt, StateDicts
-from .migrations import MigrationReport
-from .render import equal_with_nan
-from .tracker import REORDER, Tree
+from .events.event import DictPrev, DictState, LogEvent, LogFmt, StateDicts
+from .state.changeencoding import equal_with_nan
+from .state.tracker import REORDER, Tree
 
 logger = logging.getLogger("kanta")
 

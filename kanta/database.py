@@ -17,20 +17,22 @@ from typing import Any, Generic, TypeVar
 import msgspec
 from msgspec.structs import force_setattr
 
-from . import loading, rotation, txlog
+from . import opening as loading
 from .callbacks import Callbacks, Context, run_validators
+from .core.formats import Serializer
+from .core.jsonlines import JsonSerializer
+from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot
+from .core.retention import window
+from .core.snapshotpolicy import SnapshotPolicy
 from .decorators import Decorators
 from .errors import DatabaseError, DataIntegrityError
-from .formats import Serializer
-from .jsonlog import JsonSerializer
-from .logfile import LogFile
-from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
-from .retention import window
-from .snapshots import SnapshotPolicy
-from .tracker import Tracker
+from .events import emit as txlog
+from .state.clone import shadow_of
+from .state.tracker import Tracker
+from .storage import rotation
+from .storage.logfile import LogFile
+from .storage.writer import DURABILITY, Durability, Writer
 from .transactions import Transactions
-from .values import shadow_of
-from .writer import DURABILITY, Durability, Writer
 
 T = TypeVar("T")
 logger = logging.getLogger("kanta")

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .diff import exactly_equal
+from .core.diff import exactly_equal
+from .core.formats import Serializer, detect
+from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot
+from .core.replay import Fold, apply_record, record_error
+from .core.scan import RawRecord, Scan
 from .errors import DatabaseError
-from .formats import Serializer, detect
-from .framing import RawRecord, Scan
-from .logfile import LogFile
-from .records import SNAPSHOT_META_FORMAT, Change, Snapshot
-from .replay import Fold, apply_record, record_error
+from .storage.logfile import LogFile
 
 
 @dataclass

@@ -8,16 +8,16 @@ from typing import Any, Literal
 
 import msgspec
 
-from .diff import escape_key, unescape_key
+from .core.diff import escape_key, unescape_key
+from .core.formats import Serializer, detect
+from .core.jsonlines import JsonSerializer
+from .core.msgpackframes import MsgPackSerializer
+from .core.records import Record, Snapshot
+from .core.replay import Fold, decode_record
 from .errors import DatabaseError
-from .formats import Serializer, detect
 from .history import History, read_history
-from .jsonlog import JsonSerializer
-from .logfile import LogFile
-from .msgpacklog import MsgPackSerializer
-from .records import Record, Snapshot
-from .replay import Fold, decode_record
-from .sidefiles import write_beside
+from .storage.logfile import LogFile
+from .storage.sidefiles import write_beside
 
 
 class Problem(msgspec.Struct, frozen=True):

@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from . import rotation
 from .callbacks import Context
-from .diff import diff
+from .core.diff import diff
+from .core.formats import Serializer, fresh, serializer_for, torn_first_write
+from .core.migrations import MigrationReport, code_version, load_migrations, plan, run
+from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot, SnapshotHead
+from .core.replay import Replayed, replay, start_at_snapshot
+from .core.scan import Damage, RawRecord, Scan
 from .errors import DatabaseError, ReplayError
-from .formats import Serializer, fresh, serializer_for, torn_first_write
-from .framing import Damage, RawRecord, Scan
-from .gcpause import gc_paused
-from .logfile import LogFile
 from .maintenance import save_cut
-from .migrations import MigrationReport, code_version, load_migrations, plan, run
-from .records import SNAPSHOT_META_FORMAT, Change, Snapshot, SnapshotHead
-from .replay import Replayed, replay, start_at_snapshot
-from .sidefiles import drop_stale_temps
+from .state.gcpause import gc_paused
+from .storage import rotation
+from .storage.logfile import LogFile
+from .storage.sidefiles import drop_stale_temps
 
 if TYPE_CHECKING:
     from .database import Kanta

@@ -15,9 +15,9 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .audit import audit
 from .errors import DataIntegrityError
-from .tracker import REORDER, Tree
+from .state.audit import audit
+from .state.tracker import REORDER, Tree
 
 if TYPE_CHECKING:
     from .database import Kanta

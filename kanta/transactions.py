@@ -12,16 +12,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from . import strays, txlog
+from . import strays
 from .callbacks import run_validators
+from .core.formats import Serializer
+from .core.records import Change, Snapshot
 from .errors import DatabaseError, DataIntegrityError
-from .formats import Serializer
-from .logevents import Timeline
-from .records import Change, Snapshot
-from .render import UnstorableChange, render
-from .touches import Paths, changes_at, flat_paths
-from .tracker import Tracker, Tree
-from .writer import Writer
+from .events import emit as txlog
+from .events.event import Timeline
+from .state.changeencoding import UnstorableChange, render
+from .state.touches import Paths, changes_at, flat_paths
+from .state.tracker import Tracker, Tree
+from .storage.writer import Writer
 
 if TYPE_CHECKING:
     from .database import Kanta

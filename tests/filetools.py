@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kanta.seal import unseal
+from kanta.core.chain import unseal
 
 
 def strip_seals(data: bytes) -> bytes:

@@ -9,8 +9,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kanta.audit import audit
-from kanta.tracker import DELETE, REORDER, SET, Tracker, Tree
+from kanta.state.audit import audit
+from kanta.state.tracker import DELETE, REORDER, SET, Tracker, Tree
 
 
 class User(msgspec.Struct):

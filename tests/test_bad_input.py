@@ -13,7 +13,7 @@ import pytest
 from compat_models import Data, User
 
 from kanta import DatabaseError, Kanta, MsgPackSerializer, verify
-from kanta.formats import detect
+from kanta.core.formats import detect
 
 FORMATS = ["json", "msgpack"]
 
@@ -314,7 +314,7 @@ async def test_a_value_just_within_the_limit_is_stored_and_read_everywhere(tmp_p
     async with Kanta(path, Loose()) as db:
         assert db.data.x["k"]["k"] == _nested(90, as_dict=False)
     assert verify(path).ok
-    from kanta.cli import main
+    from kanta.cli.commands import main
 
     for argv in ([str(path)], ["show", str(path)], ["blame", str(path), "x.*"]):
         assert main(argv) == 0
@@ -345,7 +345,7 @@ async def test_a_record_nested_too_deep_to_read_is_a_typed_error(
     assert path.read_bytes() == before
     report = verify(path)
     assert [problem.byte_pos for problem in report.problems] == [offset]
-    from kanta.cli import main
+    from kanta.cli.commands import main
 
     assert main([str(path), "-q"]) == 10
     assert main(["recover", str(path)]) in (0, 10)
@@ -356,7 +356,7 @@ async def test_a_record_nested_too_deep_to_read_is_a_typed_error(
 def test_the_cli_names_what_a_path_that_is_not_a_file_is(
     kind: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kanta.cli import main
+    from kanta.cli.commands import main
 
     path = tmp_path / "db.kantadb"
     _special(kind, path)
@@ -374,7 +374,7 @@ def test_the_cli_names_what_a_path_that_is_not_a_file_is(
 def test_a_value_too_deep_to_show_is_an_error_not_a_traceback(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kanta.cli import main
+    from kanta.cli.commands import main
 
     path = tmp_path / "db.kantadb"
     head = b'{"ts":"2027-01-01T00:00:00Z","a":"bootstrap","diff":{"x":null,"n":0}}\n'

@@ -25,7 +25,7 @@ from kanta import (
     LogEvent,
     MigrationReport,
 )
-from kanta.logfile import FileOps, LogFile
+from kanta.storage.logfile import FileOps, LogFile
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from kanta import cli_common
-from kanta.cli import main
+from kanta.cli import common as cli_common
+from kanta.cli.commands import main
 
 ROOT = Path(__file__).parent.parent
 COMPAT = Path(__file__).parent / "fixtures" / "compat"

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from kanta import Kanta, MsgPackSerializer, cli_common, maintenance
-from kanta.cli import main
+from kanta import Kanta, MsgPackSerializer, maintenance
+from kanta.cli import common as cli_common
+from kanta.cli.commands import main
+from kanta.core.jsonlines import JsonSerializer
 from kanta.errors import DatabaseError
-from kanta.jsonlog import JsonSerializer
 from kanta.printable import json_printable, printable
 
 ROOT = Path(__file__).parent.parent

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from kanta import DatabaseError, Kanta
-from kanta.records import Record, Snapshot
-from kanta.snapshots import SnapshotPolicy
-from kanta.writer import Writer
+from kanta.core.records import Record, Snapshot
+from kanta.core.snapshotpolicy import SnapshotPolicy
+from kanta.storage.writer import Writer
 
 TASKS = 50
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -24,8 +24,8 @@ import pytest
 from compat_models import Address, Data, User
 
 from kanta import DatabaseError, Kanta, MsgPackSerializer, verify
-from kanta.cli import main as cli_main
-from kanta.formats import detect
+from kanta.cli.commands import main as cli_main
+from kanta.core.formats import detect
 from kanta.history import read_history
 
 FORMATS = ["json", "msgpack"]

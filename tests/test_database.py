@@ -32,7 +32,7 @@ from kanta import (
     MsgPackSerializer,
     ReplayError,
 )
-from kanta.snapshots import SnapshotPolicy
+from kanta.core.snapshotpolicy import SnapshotPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCKHOLDER = Path(__file__).resolve().parent / "lockholder.py"
@@ -1135,11 +1135,11 @@ async def test_a_cancelled_flush_still_writes_the_snapshot_of_its_revision(
 ) -> None:
     """A request that times out while a snapshot is written must not let later commits
     reach the frozen copy the writer is still encoding."""
-    import kanta.writer
+    import kanta.storage.writer
     from kanta import verify
 
     # Slow the writer between slices, so that the commits below land mid-encoding.
-    monkeypatch.setattr(kanta.writer, "_give_the_gil_away", lambda: time.sleep(0.01))
+    monkeypatch.setattr(kanta.storage.writer, "_give_the_gil_away", lambda: time.sleep(0.01))
     path = tmp_path / "db.kantadb"
     state = Data(users={f"u{i}": User(f"n{i}", tags=["a"]) for i in range(30_000)})
     async with Kanta(path, state, flush_interval=3600) as db:

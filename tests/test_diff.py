@@ -1,4 +1,4 @@
-"""Tests for kanta.diff: the writer of the diff format, and its round trip through the reader."""
+"""Tests for kanta.core.diff: the writer of the diff format, and its round trip back."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kanta.diff import diff, escape_key, exactly_equal, unescape_key
-from kanta.patch import apply_in_place, patch
+from kanta.core.diff import diff, escape_key, exactly_equal, unescape_key
+from kanta.core.patch import apply_in_place, patch
 
 # --- an exactness check that shares no code with kanta ------------------------------------
 

@@ -1,6 +1,6 @@
 """Write and sync failures at every I/O call: typed errors, no hang, nothing acknowledged lost.
 
-Two injectors: a fault-injecting file layer (kanta.logfile.FileOps, patched in-process,
+Two injectors: a fault-injecting file layer (kanta.storage.logfile.FileOps, patched in-process,
 enumerating every write and sync of a workload), and `strace -e inject` on a real writer
 process where strace is installed.
 """
@@ -20,7 +20,7 @@ import msgspec
 import pytest
 
 from kanta import DatabaseError, DataIntegrityError, Kanta, MsgPackSerializer
-from kanta.logfile import FileOps
+from kanta.storage.logfile import FileOps
 
 ROOT = Path(__file__).parent.parent
 FORMATS = ["json", "msgpack"]

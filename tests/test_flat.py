@@ -16,7 +16,7 @@ import pytest
 
 from kanta import Kanta
 from kanta.errors import DataIntegrityError
-from kanta.tracker import Tracker
+from kanta.state.tracker import Tracker
 
 
 class User(msgspec.Struct):

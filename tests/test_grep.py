@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kanta.grep import (
+from kanta.core.grep import (
     DELETED,
     GrepError,
     Hits,

@@ -8,8 +8,8 @@ import pytest
 from compat_models import Address, Data, User
 
 from kanta import Kanta, MsgPackSerializer, verify
-from kanta.formats import detect
-from kanta.seal import unseal
+from kanta.core.chain import unseal
+from kanta.core.formats import detect
 
 FORMATS = ["json", "msgpack"]
 

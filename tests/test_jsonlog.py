@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from filetools import strip_seals
 
-from kanta.jsonlog import JsonSerializer
-from kanta.records import Change, Snapshot
+from kanta.core.jsonlines import JsonSerializer
+from kanta.core.records import Change, Snapshot
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
 JSON_FILES = sorted(p for p in COMPAT.glob("*.kantadb") if "json" in p.name)

@@ -1,4 +1,4 @@
-"""Tests for kanta.logfile: locking, appends, syncs and atomic rewrites on real files."""
+"""Tests for kanta.storage.logfile: locking, appends, syncs and atomic rewrites on real files."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kanta.errors import DatabaseError, FileLockError
-from kanta.logfile import FileOps, LogFile
+from kanta.storage.logfile import FileOps, LogFile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 HOLDER = """
 import sys
-from kanta.logfile import LogFile
+from kanta.storage.logfile import LogFile
 with LogFile.open(sys.argv[1], create=True, readonly=False):
     print("locked", flush=True)
     sys.stdin.read()

@@ -1,4 +1,4 @@
-"""Tests for kanta.migrations: loading, planning and running schema migrations."""
+"""Tests for kanta.core.migrations: loading, planning and running schema migrations."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from kanta.errors import DatabaseError
-from kanta.migrations import (
+from kanta.core.migrations import (
     MigrationInfo,
     MigrationReport,
     code_version,
@@ -21,6 +20,7 @@ from kanta.migrations import (
     plan,
     run,
 )
+from kanta.errors import DatabaseError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

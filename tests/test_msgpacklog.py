@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kanta.msgpacklog import FRAME_HEADER, SEED_SIZE, MsgPackSerializer, invert, looks_binary
-from kanta.records import Change, Snapshot
+from kanta.core.msgpackframes import (
+    FRAME_HEADER,
+    SEED_SIZE,
+    MsgPackSerializer,
+    invert,
+    looks_binary,
+)
+from kanta.core.records import Change, Snapshot
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
 BINARY = sorted(COMPAT.glob("*msgpack*.kantadb"))

@@ -1,4 +1,4 @@
-"""Tests for kanta.patch: reading diffs, ours and the old jsondiff syntax, and its errors."""
+"""Tests for kanta.core.patch: reading diffs, ours and the old jsondiff syntax, and its errors."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kanta.diff import exactly_equal
-from kanta.patch import PatchError, apply_in_place, patch
+from kanta.core.diff import exactly_equal
+from kanta.core.patch import PatchError, apply_in_place, patch
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
 

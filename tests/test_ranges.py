@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kanta.ranges import (
+from kanta.core.ranges import (
     Coordinates,
     PlainRange,
     RangeError,

@@ -1,4 +1,4 @@
-"""Tests for kanta.render: the bulk check of many assignments gives what the per-entry one does.
+"""Tests for kanta.state.changeencoding: a bulk check gives what the per-entry one does.
 
 A dict node with `BULK` or more plain assignments is encoded as one dict, read back and
 compared in one pass; when that check fails the entries are checked one by one. The
@@ -23,15 +23,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import kanta.render
-import kanta.tracker
+import kanta.state.changeencoding
+import kanta.state.tracker
 from kanta import Kanta
-from kanta.jsonlog import JsonSerializer
-from kanta.msgpacklog import MsgPackSerializer
-from kanta.records import Change
-from kanta.render import UnstorableChange, equal_with_nan, render
-from kanta.tracker import DELETE, REORDER, SET, Tracker, same_form
-from kanta.values import clone, shadow_of
+from kanta.core.jsonlines import JsonSerializer
+from kanta.core.msgpackframes import MsgPackSerializer
+from kanta.core.records import Change
+from kanta.state.changeencoding import UnstorableChange, equal_with_nan, render
+from kanta.state.clone import clone, shadow_of
+from kanta.state.tracker import DELETE, REORDER, SET, Tracker, same_form
 
 CODECS = [JsonSerializer(), MsgPackSerializer(seed=b"seed")]
 TS = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -78,7 +78,7 @@ def user(i: int) -> User:
 
 @contextmanager
 def bulk_from(size: int) -> Iterator[None]:
-    with mock.patch.object(kanta.render, "BULK", size):
+    with mock.patch.object(kanta.state.changeencoding, "BULK", size):
         yield
 
 
@@ -214,7 +214,7 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 
 # The tracker diffs dicts above SMALL_DICT entries another way (and marks no REORDER).
-SMALL_DICTS = st.sampled_from([2, kanta.tracker.SMALL_DICT])
+SMALL_DICTS = st.sampled_from([2, kanta.state.tracker.SMALL_DICT])
 
 
 @PROPERTY
@@ -228,7 +228,7 @@ def test_bulk_gives_the_same_bytes_copies_and_errors(
         for key in removed:
             target.pop(key, None)
         target.update(new)
-    with mock.patch.object(kanta.tracker, "SMALL_DICT", small_dict):
+    with mock.patch.object(kanta.state.tracker, "SMALL_DICT", small_dict):
         assert_same_outcome(before, live, Root)
 
 
@@ -236,7 +236,7 @@ def test_bulk_gives_the_same_bytes_copies_and_errors(
 @given(st.dictionaries(KEYS, ODD, max_size=8), st.dictionaries(KEYS, ODD, max_size=8), SMALL_DICTS)
 def test_bulk_on_a_dict_root_gives_the_same_outcome(before: Any, new: Any, small_dict: int) -> None:
     live = {**clone(before), **new}
-    with mock.patch.object(kanta.tracker, "SMALL_DICT", small_dict):
+    with mock.patch.object(kanta.state.tracker, "SMALL_DICT", small_dict):
         assert_same_outcome(JsonSerializer().from_state(before, dict), live, dict)
 
 
@@ -327,7 +327,7 @@ def test_deletes_and_nested_changes_beside_many_inserts() -> None:
 
 
 def test_few_assignments_are_checked_one_by_one() -> None:
-    live, tree = bulk_tree(kanta.render.BULK - 1)
+    live, tree = bulk_tree(kanta.state.changeencoding.BULK - 1)
     diff = render(tree, live, Users, JsonSerializer())
     assert type(diff["users"]) is dict
 

@@ -22,17 +22,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kanta import Kanta, loading
-from kanta import jsonlog as jsonlog_module
+from kanta import Kanta
+from kanta import opening as loading
+from kanta.core import jsonlines as jsonlog_module
+from kanta.core.chain import chain_tip, intact, seal, tip
+from kanta.core.formats import Serializer
+from kanta.core.jsonlines import JsonSerializer
+from kanta.core.msgpackframes import MsgPackSerializer
+from kanta.core.patch import PatchError, apply_in_place, patch
+from kanta.core.records import Change, Snapshot
+from kanta.core.replay import Fold, apply_record, replay
+from kanta.core.scan import RawRecord
 from kanta.errors import DatabaseError, ReplayError
-from kanta.formats import Serializer
-from kanta.framing import RawRecord
-from kanta.jsonlog import JsonSerializer
-from kanta.msgpacklog import MsgPackSerializer
-from kanta.patch import PatchError, apply_in_place, patch
-from kanta.records import Change, Snapshot
-from kanta.replay import Fold, apply_record, replay
-from kanta.seal import chain_tip, intact, seal, tip
 
 NOW = datetime(2027, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 SETTINGS = settings(

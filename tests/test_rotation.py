@@ -13,13 +13,13 @@ import pytest
 from filetools import strip_seals
 
 from kanta import MsgPackSerializer, verify
-from kanta.formats import Serializer, detect
+from kanta.core.formats import Serializer, detect
+from kanta.core.jsonlines import JsonSerializer
+from kanta.core.records import Change
+from kanta.core.retention import aged_out, rotated_names, rotation_order
 from kanta.history import read_history
-from kanta.jsonlog import JsonSerializer
-from kanta.logfile import LogFile
-from kanta.records import Change
-from kanta.retention import aged_out, rotated_names, rotation_order
-from kanta.rotation import rotate
+from kanta.storage.logfile import LogFile
+from kanta.storage.rotation import rotate
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
 ROOT = Path(__file__).parent.parent
@@ -121,9 +121,9 @@ CRASHING = textwrap.dedent(
     """
     import os, sys
     from datetime import datetime
-    from kanta.formats import detect
-    from kanta.logfile import FileOps, LogFile
-    from kanta.rotation import rotate
+    from kanta.core.formats import detect
+    from kanta.storage.logfile import FileOps, LogFile
+    from kanta.storage.rotation import rotate
 
     class Crash(FileOps):
         calls = 0

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kanta.jsonlog import JsonSerializer
-from kanta.msgpacklog import MsgPackSerializer
-from kanta.stateencoding import encode_state_parts
-from kanta.tracker import Tracker
+from kanta.core.jsonlines import JsonSerializer
+from kanta.core.msgpackframes import MsgPackSerializer
+from kanta.state.stateparts import encode_state_parts
+from kanta.state.tracker import Tracker
 
 SERIALIZERS = [JsonSerializer(), MsgPackSerializer()]
 
@@ -102,7 +102,7 @@ def test_a_frozen_copy_keeps_the_state_it_was_made_from(ops: list[tuple[str, int
 
 @pytest.mark.parametrize("serializer", SERIALIZERS, ids=["json", "msgpack"])
 def test_a_state_holding_the_marker_text_is_still_encoded_exactly(serializer: Any) -> None:
-    from kanta.stateencoding import _MARKER_TEXT
+    from kanta.state.stateparts import _MARKER_TEXT
 
     root = Root(
         users={f"u{i}": User(_MARKER_TEXT) for i in range(100)},
@@ -128,7 +128,7 @@ def test_a_large_dict_root_comes_in_slices(serializer: Any) -> None:
 def test_a_snapshot_in_pieces_is_the_record_encoded_whole(make: Any, offset: int) -> None:
     from datetime import UTC, datetime
 
-    from kanta.records import Change, Snapshot
+    from kanta.core.records import Change, Snapshot
 
     root = Root(users={f"u{i}": User(f"n{i}", i) for i in range(500)}, total=3)
     whole, pieces = make(), make()

@@ -36,10 +36,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import kanta.database
 from kanta import Kanta, verify
-from kanta.diff import exactly_equal
+from kanta.core.diff import exactly_equal
 from kanta.errors import DatabaseError, DataIntegrityError
-from kanta.touches import Paths, changes_at
-from kanta.tracker import REORDER, Tracker, Tree
+from kanta.state.touches import Paths, changes_at
+from kanta.state.tracker import REORDER, Tracker, Tree
 
 R = TypeVar("R")
 

@@ -12,7 +12,7 @@ import pytest
 from compat_models import Data, User
 
 from kanta import Kanta, MsgPackSerializer
-from kanta.formats import detect
+from kanta.core.formats import detect
 from kanta.history import read_history
 
 FORMATS = ["json", "msgpack"]

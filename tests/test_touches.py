@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kanta.touches import changes_at, flat_paths
-from kanta.tracker import DELETE, REORDER, REPLACE, SET, Tracker
+from kanta.state.touches import changes_at, flat_paths
+from kanta.state.tracker import DELETE, REORDER, REPLACE, SET, Tracker
 
 
 class User(msgspec.Struct):

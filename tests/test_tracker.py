@@ -1,8 +1,8 @@
-"""Property tests for kanta.tracker: the change tree, its rendered diff, accept and revert.
+"""Property tests for kanta.state.tracker: the change tree, its rendered diff, accept and revert.
 
 Every example builds a typed state, mutates the live object in place the way application
-code does, and checks the tracker against the reference writer (`kanta.diff.diff`) and the
-reader (`kanta.patch.patch`) on the builtin form of the state (`JsonSerializer.to_state`),
+code does, and checks the tracker against the reference writer (`kanta.core.diff.diff`) and the
+reader (`kanta.core.patch.patch`) on the builtin form of the state (`JsonSerializer.to_state`),
 following the commit protocol of `Kanta._commit`: `changes`, `render`, then `accept` (or
 `revert` for a rollback). No files are involved.
 
@@ -32,12 +32,13 @@ from compat_models import Address, Data, User
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-import kanta.tracker as tracker_module
-from kanta.diff import diff, exactly_equal
-from kanta.jsonlog import JsonSerializer
-from kanta.patch import patch
-from kanta.render import UnstorableChange, render
-from kanta.tracker import (
+import kanta.state.tracker as tracker_module
+from kanta.core.diff import diff, exactly_equal
+from kanta.core.jsonlines import JsonSerializer
+from kanta.core.patch import patch
+from kanta.state.changeencoding import UnstorableChange, render
+from kanta.state.clone import clone, shadow_of
+from kanta.state.tracker import (
     DELETE,
     REORDER,
     REPLACE,
@@ -45,7 +46,6 @@ from kanta.tracker import (
     SMALL_DICT,
     Tracker,
 )
-from kanta.values import clone, shadow_of
 
 ser = JsonSerializer()
 

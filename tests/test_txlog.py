@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 import pytest
 
-import kanta.logevents
-import kanta.txlog
+import kanta.events.emit
+import kanta.events.event
 from kanta import (
     DataIntegrityError,
     DictPrev,
@@ -28,7 +28,7 @@ from kanta import (
     MsgPackSerializer,
     configure_logging,
 )
-from kanta.jsonlog import JsonSerializer
+from kanta.core.jsonlines import JsonSerializer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMES = [
@@ -381,9 +381,9 @@ async def test_nothing_is_built_when_nobody_listens(
     logging.getLogger("kanta").setLevel(logging.WARNING)  # INFO records would be dropped
     events: list[Any] = []
     texts: list[Any] = []
-    dispatch, render = kanta.txlog.dispatch, kanta.txlog.render
-    monkeypatch.setattr(kanta.txlog, "dispatch", lambda *a: events.append(a) or dispatch(*a))
-    monkeypatch.setattr(kanta.txlog, "render", lambda *a: texts.append(a) or render(*a))
+    dispatch, render = kanta.events.emit.dispatch, kanta.events.emit.render
+    monkeypatch.setattr(kanta.events.emit, "dispatch", lambda *a: events.append(a) or dispatch(*a))
+    monkeypatch.setattr(kanta.events.emit, "render", lambda *a: texts.append(a) or render(*a))
     db = Kanta(path, Data())
     async with db:
         with db.transaction("unseen") as data:
@@ -509,9 +509,9 @@ async def test_event_states_cost_nothing_unless_read(
     """No whole state is built, and nothing kept, for states nobody reads."""
     built: list[Any] = []
     kept_for: list[Any] = []
-    state_of, replaced = kanta.logevents.Timeline.state, kanta.logevents._replaced
+    state_of, replaced = kanta.events.event.Timeline.state, kanta.events.event._replaced
 
-    def counting_state(self: kanta.logevents.Timeline, moment: Any) -> Any:
+    def counting_state(self: kanta.events.event.Timeline, moment: Any) -> Any:
         built.append(moment)
         return state_of(self, moment)
 
@@ -520,8 +520,8 @@ async def test_event_states_cost_nothing_unless_read(
             kept_for.append(tree)
         return replaced(tree, shadow)
 
-    monkeypatch.setattr(kanta.logevents.Timeline, "state", counting_state)
-    monkeypatch.setattr(kanta.logevents, "_replaced", counting_replaced)
+    monkeypatch.setattr(kanta.events.event.Timeline, "state", counting_state)
+    monkeypatch.setattr(kanta.events.event, "_replaced", counting_replaced)
     capture()
     seen: list[str | None] = []
     kept: list[LogEvent] = []

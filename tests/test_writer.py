@@ -12,7 +12,7 @@ import pytest
 
 from kanta import DatabaseError, Kanta
 from kanta.history import read_history
-from kanta.logfile import FileOps
+from kanta.storage.logfile import FileOps
 
 
 class Counter(msgspec.Struct):

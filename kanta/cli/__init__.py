@@ -1,5 +1,5 @@
 """The `kanta` command line, thin over the Python API: one module per subcommand or small group."""
 
-from .main import main
+from .commands import main
 
 __all__ = ["main"]

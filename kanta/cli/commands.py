@@ -14,12 +14,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import __version__, cli_log, cli_stats, cli_tools
-from .cli_common import EXIT_ERROR, EXIT_PARSE, EXIT_USAGE, CliError
-from .errors import DatabaseError
-from .grep import GrepError
-from .printable import printable
-from .ranges import RangeError, RangeNotFound
+from .. import __version__
+from ..core.grep import GrepError
+from ..core.ranges import RangeError, RangeNotFound
+from ..errors import DatabaseError
+from ..printable import printable
+from . import log as cli_log
+from . import stats as cli_stats
+from . import tools as cli_tools
+from .common import EXIT_ERROR, EXIT_PARSE, EXIT_USAGE, CliError
 
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     cli_log.add_parser,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import msgspec
 
-from . import cli
-from .cli_common import CliError
-from .database import Kanta
+from ..database import Kanta
+from . import log
+from .common import CliError
 
 
 class User(msgspec.Struct):
@@ -88,8 +89,16 @@ def _run(path: Path) -> int:
     asyncio.run(_first_run(path))
     final = asyncio.run(_second_run(path))
     print(f"\nhistory (`kanta log {path}`, printed on stderr):", flush=True)
-    cli.main(["log", str(path)])
+    _print_history(path)
     sys.stderr.flush()
     print("\nfinal state:")
     print(msgspec.json.format(msgspec.json.encode(final), indent=2).decode())
     return 0
+
+
+def _print_history(path: Path) -> None:
+    """What `kanta log PATH` prints, through the log command's own parser."""
+    parser = argparse.ArgumentParser(prog="kanta")
+    log.add_parser(parser.add_subparsers())
+    options = parser.parse_args(["log", str(path)])
+    options.run(options)

@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cli_common
-from .cli_common import (
+from ..core.grep import DELETED, Hits, Leaf, Pattern, key_text, leaves, match, parse_pattern
+from ..core.ranges import Coordinates, Selection, parse_range, select
+from ..core.records import Change, Snapshot
+from ..errors import DatabaseError
+from ..history import Entry, History
+from . import common as cli_common
+from .common import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
@@ -26,13 +31,8 @@ from .cli_common import (
     style,
     write_json,
 )
-from .cli_target import finish, load_target
-from .errors import DatabaseError
-from .grep import DELETED, Hits, Leaf, Pattern, key_text, leaves, match, parse_pattern
-from .history import Entry, History
-from .logview import Edit, edits, entry_lines
-from .ranges import Coordinates, Selection, parse_range, select
-from .records import Change, Snapshot
+from .target import finish, load_target
+from .view import Edit, edits, entry_lines
 
 
 def add_parser(commands: Any) -> None:

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from .cli_common import EXIT_OK, disagreement, open_history, report_damage, say
-from .errors import DatabaseError
-from .history import History
-from .logview import when
-from .printable import printable
-from .records import Snapshot
+from ..core.records import Snapshot
+from ..errors import DatabaseError
+from ..history import History
+from ..printable import printable
+from .common import EXIT_OK, disagreement, open_history, report_damage, say
+from .view import when
 
 
 def add_stats(commands: Any) -> None:

@@ -15,10 +15,10 @@ from typing import Any
 
 import msgspec
 
-from .cli_common import EXIT_MIGRATION, EXIT_VALIDATION, CliError, say
-from .errors import DatabaseError
-from .history import History
-from .migrations import Migration, load_migrations, plan, run
+from ..core.migrations import Migration, load_migrations, plan, run
+from ..errors import DatabaseError
+from ..history import History
+from .common import EXIT_MIGRATION, EXIT_VALIDATION, CliError, say
 
 
 @contextlib.contextmanager
@@ -87,7 +87,7 @@ class Target:
 def load_target(data: str | None, migrations: str | None, kanta: str | None) -> Target:
     """Import what `-d`, `-m` and `-k` name (before reading the file, so mistakes fail fast)."""
     if kanta is not None:
-        from .database import Kanta  # imported here: the viewer alone needs no database
+        from ..database import Kanta  # imported here: the viewer alone needs no database
 
         db = import_object(kanta, default="kanta")
         if not isinstance(db, Kanta):

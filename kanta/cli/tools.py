@@ -11,8 +11,15 @@ from typing import Any
 
 import msgspec
 
-from . import cli_common
-from .cli_common import (
+from ..core.diff import diff
+from ..core.grep import PathPattern, key_text
+from ..core.ranges import parse_moment
+from ..core.records import Change
+from ..history import Entry, History
+from ..maintenance import convert, recover, verify
+from ..printable import printable
+from . import common as cli_common
+from .common import (
     EXIT_OK,
     EXIT_PARSE,
     EXIT_USAGE,
@@ -24,14 +31,7 @@ from .cli_common import (
     style,
     write_json,
 )
-from .diff import diff
-from .grep import PathPattern, key_text
-from .history import Entry, History
-from .logview import Style, edit_lines, edits, header, short
-from .maintenance import convert, recover, verify
-from .printable import printable
-from .ranges import parse_moment
-from .records import Change
+from .view import Style, edit_lines, edits, header, short
 
 # -- show --------------------------------------------------------------------------------
 

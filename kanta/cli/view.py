@@ -14,11 +14,11 @@ from typing import Any, Final, Literal, TextIO
 
 import msgspec
 
-from .diff import unescape_key
-from .grep import Hits, key_text, leaves
-from .history import Entry
-from .printable import printable
-from .records import Snapshot
+from ..core.diff import unescape_key
+from ..core.grep import Hits, key_text, leaves
+from ..core.records import Snapshot
+from ..history import Entry
+from ..printable import printable
 
 _CODES = {
     "dim": "2",

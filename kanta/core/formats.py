@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import DatabaseError
-from .jsonlog import JsonSerializer, looks_json
-from .msgpacklog import MsgPackSerializer, looks_binary, torn_first_frame
+from ..errors import DatabaseError
+from .jsonlines import JsonSerializer, looks_json
+from .msgpackframes import MsgPackSerializer, looks_binary, torn_first_frame
 
 Serializer = JsonSerializer | MsgPackSerializer
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgspec
 
-from .framing import Damage, RawRecord, Scan, value_decoder
+from .chain import chain_tip, intact, looks_sealed, seal, seal_parts, tip, unseal
 from .records import Change, ChangeBody, Record, Snapshot
-from .seal import chain_tip, intact, looks_sealed, seal, seal_parts, tip, unseal
+from .scan import Damage, RawRecord, Scan, value_decoder
 
 SNAPSHOT_PREFIX = b"SNAPSHOT "
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from kanta.errors import DatabaseError
+from ..errors import DatabaseError
 
 __all__ = [
     "Migration",

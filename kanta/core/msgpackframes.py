@@ -9,7 +9,7 @@ so a frame cannot be moved or replayed elsewhere unnoticed.
 
 from __future__ import annotations
 
-import os
+import secrets
 import struct
 from functools import partial
 from typing import Any
@@ -17,8 +17,8 @@ from typing import Any
 import blake3
 import msgspec
 
-from .framing import Damage, RawRecord, Scan, value_decoder
 from .records import Change, ChangeBody, Record, Snapshot
+from .scan import Damage, RawRecord, Scan, value_decoder
 
 SEED_SIZE = 4
 FRAME_HEADER = 16  # marker, length, checksum
@@ -91,7 +91,7 @@ class MsgPackSerializer:
     str_keys = False
 
     def __init__(self, seed: bytes | None = None) -> None:
-        self.seed = seed if seed is not None else os.urandom(SEED_SIZE)
+        self.seed = seed if seed is not None else secrets.token_bytes(SEED_SIZE)
         if len(self.seed) != SEED_SIZE:
             raise ValueError("a MessagePack log seed is 4 bytes")
         self._markers = (self.seed, invert(self.seed))

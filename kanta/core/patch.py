@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from kanta.diff import unescape_key
+from .diff import unescape_key
 
 __all__ = ["PatchError", "apply_in_place", "patch"]
 

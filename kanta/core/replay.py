@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 import msgspec
 
-from .errors import ReplayError
-from .framing import RawRecord
+from ..errors import ReplayError
 from .patch import PatchError, apply_in_place
 from .records import SNAPSHOT_META_FORMAT, Change, ChangeBody, Record, Snapshot
+from .scan import RawRecord
 
 _end = attrgetter("end")
 _byte_pos = attrgetter("byte_pos")

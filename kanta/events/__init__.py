@@ -1,1 +1,3 @@
-"""Log events: the LogEvent of a change, its text, and emitting it to Python logging and logemit callbacks."""
+"""Log events: the LogEvent of a change (`event`), its text (`text`), and emitting it to
+Python logging and the logemit callbacks (`emit`).
+"""

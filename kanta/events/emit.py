@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .callbacks import Context
-from .diff import unescape_key
-from .formats import Serializer
-from .logevents import LOGGER_NAMES, KantaHandler, LogEvent, Moment, StateDicts, use_colour
-from .logtext import Entry, Formats, Style, render
-from .records import Change
-from .tracker import REORDER, Tree
+from ..callbacks import Context
+from ..core.diff import unescape_key
+from ..core.formats import Serializer
+from ..core.records import Change
+from ..state.tracker import REORDER, Tree
+from .event import LOGGER_NAMES, KantaHandler, LogEvent, Moment, StateDicts, use_colour
+from .text import Entry, Formats, Style, render
 
 if TYPE_CHECKING:
-    from .database import Kanta
-    from .loading import Loaded
+    from ..database import Kanta
+    from ..opening import Loaded
 
 TRANSACTION = logging.getLogger(LOGGER_NAMES["transaction"])
 # The diff lines a transaction's log entry shows at most; the rest are counted.

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from msgspec.structs import force_setattr
 
-from .tracker import DELETE, MISSING, REORDER, Tracker, Tree, container_get, container_has
-from .values import DICT, clone, kind_of
+from ..state.clone import DICT, clone, kind_of
+from ..state.tracker import DELETE, MISSING, REORDER, Tracker, Tree, container_get, container_has
 
 DictPrev = Annotated[dict, "prev"]
 """Annotate a callback parameter with this to receive the state before the change."""

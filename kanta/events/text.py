@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .callbacks import Context, FormatterEntry
-from .logevents import LogEvent, StateDicts
-from .printable import printable
+from ..callbacks import Context, FormatterEntry
+from ..printable import printable
+from .event import LogEvent, StateDicts
 
 if TYPE_CHECKING:
-    from .database import Kanta
+    from ..database import Kanta
 
 logger = logging.getLogger("kanta")
 

@@ -15,6 +15,7 @@ from itertools import compress, filterfalse, repeat
 from operator import ne
 from typing import Any
 
+from .clone import DICT, LEAF, kind_of
 from .tracker import (
     DELETE,
     MISSING,
@@ -25,7 +26,6 @@ from .tracker import (
     diff_entry,
     new_entry,
 )
-from .values import DICT, LEAF, kind_of
 
 # Entries compared per slice: about a millisecond of C-level comparison for small objects.
 SLICE = 5_000

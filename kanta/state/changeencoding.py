@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
+from .clone import clone, nests_within
 from .gcpause import gc_paused
 from .hints import field_hint, is_open, key_hint, static_depth, value_hint
 from .tracker import (
@@ -30,7 +31,6 @@ from .tracker import (
     container_get,
     is_struct,
 )
-from .values import clone, nests_within
 
 # A dict node with at least this many plain assignments is checked in one pass.
 BULK = 32

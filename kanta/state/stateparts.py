@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 from msgspec.structs import force_setattr
 
+from .clone import DICT, LEAF, STRUCT, kind_of
 from .tracker import SMALL_DICT
-from .values import DICT, LEAF, STRUCT, kind_of
 
 # Entries per encoder call: about a millisecond for small objects.
 SLICE = 5_000

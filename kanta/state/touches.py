@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .clone import DICT, LEAF, kind_of
 from .tracker import DELETE, MISSING, Tracker, Tree, diff_entry, new_entry
-from .values import DICT, LEAF, kind_of
 
 Paths = tuple[tuple[Any, ...], ...]
 

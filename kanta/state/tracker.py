@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 from msgspec.structs import force_setattr
 
-from .diff import exactly_equal
-from .values import DICT, LEAF, STRUCT, clone, kind_of
+from ..core.diff import exactly_equal
+from .clone import DICT, LEAF, STRUCT, clone, kind_of
 
 # Change-tree operations; a nested change is a dict (the subtree).
 SET = 1  # assign the live value

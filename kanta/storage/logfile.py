@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .errors import DatabaseError, FileLockError
+from ..errors import DatabaseError, FileLockError
 
 _READ_CHUNK = 1 << 20
 # fdatasync is missing on some platforms (macOS); fsync is the safe superset there.

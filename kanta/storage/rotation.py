@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .formats import Serializer
-from .framing import RawRecord, Scan
+from ..core.formats import Serializer
+from ..core.records import SNAPSHOT_META_FORMAT, Snapshot
+from ..core.replay import Fold, apply_record, decode_record, last_snapshot_index
+from ..core.retention import aged_out, is_rotated_name, rotated_names, rotation_order
+from ..core.scan import RawRecord, Scan
 from .logfile import LogFile
-from .records import SNAPSHOT_META_FORMAT, Snapshot
-from .replay import Fold, apply_record, decode_record, last_snapshot_index
-from .retention import aged_out, is_rotated_name, rotated_names, rotation_order
 from .sidefiles import drop_stale_temps, list_beside, read_beside, remove, write_beside
 from .writer import Writer
 

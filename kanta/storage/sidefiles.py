@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .errors import DatabaseError
+from ..errors import DatabaseError
 from .logfile import FileOps, sync_dir, write_all
 
 

@@ -17,11 +17,11 @@ from typing import Literal, TypeVar
 
 import msgspec
 
-from .errors import DatabaseError
-from .formats import Serializer
+from ..core.formats import Serializer
+from ..core.records import Record, Snapshot
+from ..errors import DatabaseError
+from ..state.stateparts import encode_state_parts
 from .logfile import LogFile
-from .records import Record, Snapshot
-from .stateencoding import encode_state_parts
 
 T = TypeVar("T")
 
