@@ -13,7 +13,7 @@ from typing import Any
 from .core.diff import exactly_equal
 from .core.formats import Serializer, detect
 from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot
-from .core.replay import Fold, apply_record, record_error
+from .core.replay import Fold, fold_each, record_error
 from .core.scan import RawRecord, Scan
 from .errors import DatabaseError
 from .storage.logfile import LogFile
@@ -58,9 +58,8 @@ class History:
         """
         fold = Fold(state={})
         snapshots = 0
-        for index, raw in enumerate(self.scan.records):
-            before, rev_before = fold.state, fold.rev
-            record = apply_record(fold, self.serializer, raw, self.path)
+        steps = fold_each(self.serializer, self.scan.records, self.path, fold)
+        for index, (raw, record, before, rev_before) in enumerate(steps):
             disagreement = None
             if isinstance(record, Snapshot):
                 snapshots += 1

@@ -13,7 +13,7 @@ from .core.formats import Serializer, detect
 from .core.jsonlines import JsonSerializer
 from .core.msgpackframes import MsgPackSerializer
 from .core.records import Record, Snapshot
-from .core.replay import Fold, decode_record
+from .core.replay import Fold, fold_each
 from .errors import DatabaseError
 from .history import History, read_history
 from .storage.logfile import LogFile
@@ -138,11 +138,11 @@ def _reencode(history: History, target: Serializer) -> bytes:
     chunks: list[bytes] = []
     offset = 0
     fold = Fold(state={})
-    for raw in history.scan.records:
-        record = decode_record(history.serializer, raw, history.path)
-        # Encoded before it is folded in: folding moves the diff's values into the state.
-        chunk = target.encode(_retarget(record, fold.state, target), offset)
-        fold.apply(record)
+    for step in fold_each(history.serializer, history.scan.records, history.path, fold):
+        # Encoded at once: the next record may change in place what this one put in the
+        # state. Retargeting asks the state only which keys are levels of dicts, and those
+        # are the same after the record as before it.
+        chunk = target.encode(_retarget(step.record, fold.state, target), offset)
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress, islice
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -126,6 +126,29 @@ def apply_record(fold: Fold, log: RecordDecoder, raw: RawRecord, db_path: Path |
         error.action = action
         raise error from exc
     return record
+
+
+class Step(NamedTuple):
+    """One record of `fold_each`, just folded in."""
+
+    raw: RawRecord
+    record: Record
+    before: Any  # the state before it: a snapshot replaces it, a change patches it in place
+    rev_before: int
+
+
+def fold_each(
+    log: RecordDecoder, records: Iterable[RawRecord], db_path: Path | None, fold: Fold
+) -> Iterator[Step]:
+    """Fold records into `fold` one at a time, yielding each once it is folded in.
+
+    The per-record way, for history, convert and verify; `replay` is the fast way an open
+    takes, and both apply a record as `apply_record` does.
+    """
+    for raw in records:
+        before, rev_before = fold.state, fold.rev
+        record = apply_record(fold, log, raw, db_path)
+        yield Step(raw, record, before, rev_before)
 
 
 def replay(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.formats import Serializer
 from ..core.records import SNAPSHOT_META_FORMAT, Snapshot
-from ..core.replay import Fold, apply_record, decode_record, last_snapshot_index
+from ..core.replay import decode_record, replay
 from ..core.retention import aged_out, is_rotated_name, rotated_names, rotation_order
 from ..core.scan import RawRecord, Scan
 from .logfile import LogFile
@@ -47,7 +47,7 @@ def rotate(
     if count == 0:
         return None
     head = data[: records[count - 1].end]
-    fold = _fold_to(serializer, records, count, file.path)
+    fold = replay(serializer, records[:count], file.path).fold
     snapshot = Snapshot(
         cutoff, fold.version, fold.state, fold.mtime, fold.rev, SNAPSHOT_META_FORMAT
     )
@@ -60,20 +60,6 @@ def rotate(
 
 def _is_snapshot(raw: RawRecord) -> bool:
     return raw.is_snapshot
-
-
-def _fold_to(serializer: Serializer, records: list[RawRecord], count: int, path: Path) -> Fold:
-    """The state after the first `count` records, replayed from the last snapshot before."""
-    start = last_snapshot_index(records[:count])
-    fold = Fold(state={})
-    if start is not None:
-        changes_before = sum(1 for raw in records[:start] if not raw.is_snapshot)
-        snapshot = decode_record(serializer, records[start], path)
-        assert isinstance(snapshot, Snapshot)
-        fold.take_snapshot(snapshot, changes_before)
-    for raw in records[(start + 1 if start is not None else 0) : count]:
-        apply_record(fold, serializer, raw, path)
-    return fold
 
 
 def _rebuild(serializer: Serializer, snapshot: Snapshot, kept: list[RawRecord]) -> bytes:
@@ -108,8 +94,10 @@ def rotate_writer_file(writer: Writer, cutoff: datetime) -> Path | None:
     done = rotate(writer.file, writer.serializer, data, scan, cutoff)
     if done is None:
         return None
-    writer.file = done.file
-    rebuilt = writer.serializer.scan(done.data)
-    writer.state_bytes = rebuilt.records[0].end - rebuilt.records[0].byte_pos
-    writer.replay_bytes = len(done.data) - rebuilt.records[0].end
+    first = writer.serializer.scan(done.data).records[0]  # the snapshot it starts with
+    writer.adopt(
+        done.file,
+        state_bytes=first.end - first.byte_pos,
+        replay_bytes=len(done.data) - first.end,
+    )
     return done.history

@@ -183,6 +183,14 @@ class Writer:
             return self.serializer.encode_snapshot(record, state, offset)
         return [self.serializer.encode(record, offset)]
 
+    def adopt(self, file: LogFile, *, state_bytes: int, replay_bytes: int) -> None:
+        """Go on with `file`, which replaced the one held (a rotation), and its sizes.
+
+        Called in the writer's thread (from a job given to `run`), between two batches.
+        """
+        self.file = file
+        self.state_bytes, self.replay_bytes = state_bytes, replay_bytes
+
     async def run(self, job: Callable[[], T]) -> T:
         """Run `job` in the worker thread, after everything handed over before it."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
