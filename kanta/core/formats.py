@@ -7,9 +7,10 @@ from pathlib import Path
 
 from ..errors import DatabaseError
 from .jsonlines import JsonSerializer, looks_json
+from .logformat import LogFormat
 from .msgpackframes import MsgPackSerializer, looks_binary, torn_first_frame
 
-Serializer = JsonSerializer | MsgPackSerializer
+Serializer = LogFormat  # the one interface both formats implement
 
 logger = logging.getLogger("kanta")
 

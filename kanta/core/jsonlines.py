@@ -12,8 +12,9 @@ from typing import Any
 import msgspec
 
 from .chain import chain_tip, intact, looks_sealed, seal, seal_parts, tip, unseal
+from .logformat import MsgspecCodec
 from .records import Change, ChangeBody, Record, Snapshot
-from .scan import Damage, RawRecord, Scan, value_decoder
+from .scan import Damage, RawRecord, Scan
 
 SNAPSHOT_PREFIX = b"SNAPSHOT "
 
@@ -45,7 +46,7 @@ _body_decoder = msgspec.json.Decoder(ChangeBody)
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)
 
 
-class JsonSerializer:
+class JsonSerializer(MsgspecCodec):
     """Encodes records as JSON lines and splits a JSON log into records.
 
     An instance follows one file: it remembers the checksum of the last line it scanned
@@ -55,6 +56,10 @@ class JsonSerializer:
     name = "json"
     # JSON object keys are strings: int, UUID and other keys are written as their string form.
     str_keys = True
+    _encoder = _encoder
+    _decoder_kind = msgspec.json.Decoder
+    _change_decoder = _change_decoder
+    _snapshot_decoder = _snapshot_decoder
 
     def __init__(self) -> None:
         self._tip = b""
@@ -88,31 +93,13 @@ class JsonSerializer:
         line, self._tip = seal(body, self._tip)
         return line + b"\n"
 
-    def encode_value(self, value: Any) -> bytes:
-        """A value as it appears inside a record."""
-        return _encoder.encode(value)
-
-    def decode_value(self, data: bytes | memoryview, hint: Any) -> Any:
-        """Read back an encoded value as the annotation `hint` says (validating it)."""
-        return value_decoder(msgspec.json.Decoder, hint).decode(data)
-
     # The decoder's own method, with no Python call around it: replay calls it per record.
     decode_change = staticmethod(_change_decoder.decode)
     decode_change_body = staticmethod(_body_decoder.decode)
 
-    def decode(self, raw: RawRecord) -> Record:
-        """Decode one record; raises msgspec.DecodeError or ValidationError."""
-        if raw.is_snapshot:
-            return _snapshot_decoder.decode(raw.payload)
-        return _change_decoder.decode(raw.payload)
-
     def to_state(self, value: Any) -> Any:
         """A typed value in the builtin form it has on disk (string keys, base64 bytes)."""
         return msgspec.to_builtins(value, str_keys=True)
-
-    def from_state(self, state: Any, root_type: Any) -> Any:
-        """Decode an on-disk state into the root type."""
-        return msgspec.convert(state, root_type, str_keys=True)
 
     def key_form(self, key: Any) -> Any:
         """A dict key as it is written in this format."""

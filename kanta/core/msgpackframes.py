@@ -17,8 +17,9 @@ from typing import Any
 import blake3
 import msgspec
 
+from .logformat import MsgspecCodec
 from .records import Change, ChangeBody, Record, Snapshot
-from .scan import Damage, RawRecord, Scan, value_decoder
+from .scan import Damage, RawRecord, Scan
 
 SEED_SIZE = 4
 FRAME_HEADER = 16  # marker, length, checksum
@@ -84,11 +85,15 @@ def torn_first_frame(data: bytes) -> bool:
     return bool(SEED_SIZE + FRAME_HEADER + length > len(data))
 
 
-class MsgPackSerializer:
+class MsgPackSerializer(MsgspecCodec):
     """Writes and reads the framed MessagePack format with BLAKE3 checksums."""
 
     name = "msgpack"
     str_keys = False
+    _encoder = _encoder
+    _decoder_kind = msgspec.msgpack.Decoder
+    _change_decoder = _change_decoder
+    _snapshot_decoder = _snapshot_decoder
 
     def __init__(self, seed: bytes | None = None) -> None:
         self.seed = seed if seed is not None else secrets.token_bytes(SEED_SIZE)
@@ -135,31 +140,9 @@ class MsgPackSerializer:
     decode_change = staticmethod(_change_decoder.decode)
     decode_change_body = staticmethod(_body_decoder.decode)
 
-    def decode(self, raw: RawRecord) -> Record:
-        """Decode one frame's payload; raises msgspec.DecodeError or ValidationError."""
-        if raw.is_snapshot:
-            return _snapshot_decoder.decode(raw.payload)
-        return _change_decoder.decode(raw.payload)
-
-    def encode_value(self, value: Any) -> bytes:
-        """A value as it appears inside a record."""
-        return _encoder.encode(value)
-
-    def decode_value(self, data: bytes | memoryview, hint: Any) -> Any:
-        """Read back an encoded value as the annotation `hint` says (validating it)."""
-        return value_decoder(msgspec.msgpack.Decoder, hint).decode(data)
-
     def to_state(self, value: Any) -> Any:
         """A typed value in the builtin form it has on disk (native keys, bytes, datetimes)."""
         return _any_decoder.decode(_encoder.encode(value))
-
-    def from_state(self, state: Any, root_type: Any) -> Any:
-        """Decode an on-disk state into the root type.
-
-        Lenient about string forms (`"7"` for 7, base64 for bytes), so that a file
-        converted from JSON without its types still opens.
-        """
-        return msgspec.convert(state, root_type, str_keys=True)
 
     def key_form(self, key: Any) -> Any:
         """A dict key as it is written in this format."""

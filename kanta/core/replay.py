@@ -8,36 +8,19 @@ from datetime import datetime
 from itertools import compress, islice
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import msgspec
 
 from ..errors import ReplayError
+from .logformat import LogFormat
 from .patch import PatchError, apply_in_place
-from .records import SNAPSHOT_META_FORMAT, Change, ChangeBody, Record, Snapshot
+from .records import SNAPSHOT_META_FORMAT, Change, Record, Snapshot
 from .scan import RawRecord
 
 _end = attrgetter("end")
 _byte_pos = attrgetter("byte_pos")
 _is_snapshot = attrgetter("is_snapshot")
-
-
-class RecordDecoder(Protocol):
-    """The part of a log format that replay needs."""
-
-    name: str
-
-    def decode(self, raw: RawRecord) -> Record:
-        """Decode one record."""
-        ...
-
-    def decode_change(self, payload: bytes) -> Change:
-        """Decode the payload of a change record (what `decode` does for one)."""
-        ...
-
-    def decode_change_body(self, payload: bytes) -> ChangeBody:
-        """Decode what replay needs of a change record whose checksum was verified."""
-        ...
 
 
 @dataclass
@@ -93,7 +76,7 @@ def last_snapshot_index(records: Sequence[RawRecord]) -> int | None:
 TOO_DEEP = "a value in the record is nested too deeply to read"
 
 
-def decode_record(log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> Record:
+def decode_record(log: LogFormat, raw: RawRecord, db_path: Path | None) -> Record:
     """Decode one record, turning decoder errors into a ReplayError that says where."""
     try:
         return log.decode(raw)
@@ -103,9 +86,7 @@ def decode_record(log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> R
         raise record_error(log, raw, db_path, TOO_DEEP) from None
 
 
-def record_error(
-    log: RecordDecoder, raw: RawRecord, db_path: Path | None, message: str
-) -> ReplayError:
+def record_error(log: LogFormat, raw: RawRecord, db_path: Path | None, message: str) -> ReplayError:
     """A ReplayError naming the file, the record and its byte offset."""
     line = raw.position if log.name == "json" else None
     return ReplayError(
@@ -113,7 +94,7 @@ def record_error(
     )
 
 
-def apply_record(fold: Fold, log: RecordDecoder, raw: RawRecord, db_path: Path | None) -> Record:
+def apply_record(fold: Fold, log: LogFormat, raw: RawRecord, db_path: Path | None) -> Record:
     """Decode one record and fold it in, with errors that say where."""
     record = decode_record(log, raw, db_path)
     try:
@@ -138,7 +119,7 @@ class Step(NamedTuple):
 
 
 def fold_each(
-    log: RecordDecoder, records: Iterable[RawRecord], db_path: Path | None, fold: Fold
+    log: LogFormat, records: Iterable[RawRecord], db_path: Path | None, fold: Fold
 ) -> Iterator[Step]:
     """Fold records into `fold` one at a time, yielding each once it is folded in.
 
@@ -152,7 +133,7 @@ def fold_each(
 
 
 def replay(
-    log: RecordDecoder,
+    log: LogFormat,
     records: Sequence[RawRecord],
     db_path: Path | None = None,
     *,
@@ -195,7 +176,7 @@ def start_at_snapshot(
 
 def fold_changes(
     fold: Fold,
-    log: RecordDecoder,
+    log: LogFormat,
     records: Sequence[RawRecord],
     db_path: Path | None,
     *,
@@ -233,7 +214,7 @@ def fold_changes(
     return last.ts
 
 
-def _action(log: RecordDecoder, raw: RawRecord) -> str | None:
+def _action(log: LogFormat, raw: RawRecord) -> str | None:
     """The action of a change record, for an error about it; None if it does not decode."""
     try:
         record = decode_record(log, raw, None)

@@ -15,10 +15,11 @@ from __future__ import annotations
 from itertools import compress, islice, repeat
 from operator import eq
 from types import GenericAlias
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import msgspec
 
+from ..core.logformat import ValueCodec
 from .clone import clone, nests_within
 from .gcpause import gc_paused
 from .hints import field_hint, is_open, key_hint, static_depth, value_hint
@@ -50,24 +51,6 @@ class UnstorableChange(ValueError):
         self.path = path
         self.reason = reason
         super().__init__(f"{'.'.join(map(str, path)) or '.'}: {reason}")
-
-
-class ValueCodec(Protocol):
-    """What rendering needs from a log format."""
-
-    name: str  # "json" or "msgpack"
-
-    def key_form(self, key: Any) -> Any:
-        """A dict key as written."""
-        ...
-
-    def encode_value(self, value: Any) -> bytes:
-        """A value as written."""
-        ...
-
-    def decode_value(self, data: bytes, hint: Any) -> Any:
-        """A written value read back as `hint`."""
-        ...
 
 
 def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...] = ()) -> Any:
