@@ -17,7 +17,7 @@ from .core.replay import Fold, fold_each
 from .errors import DatabaseError
 from .history import History, read_history
 from .storage.logfile import LogFile
-from .storage.sidefiles import write_beside
+from .storage.sidefiles import save_cut
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -95,16 +95,6 @@ def recover(path: str | Path) -> RecoverReport:
         return RecoverReport(
             str(file.path), len(scan.records), len(data) - scan.good_end, str(side)
         )
-
-
-def save_cut(file: LogFile, data: bytes, keep: int, now: datetime) -> Path:
-    """Save `data[keep:]` in a new side file, then truncate the database to `keep` bytes."""
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    base = file.path.with_name(f"{file.path.name}.cut-{stamp}-{keep}")
-    candidates = [base, *(base.with_name(f"{base.name}.{n}") for n in range(1, 100))]
-    side = write_beside(candidates, data[keep:], file.ops)
-    file.truncate(keep)
-    return side
 
 
 def convert(src: str | Path, dst: str | Path, *, to: Literal["json", "msgpack"]) -> int:

@@ -20,11 +20,10 @@ from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot, SnapshotHead
 from .core.replay import Replayed, replay, start_at_snapshot
 from .core.scan import Damage, RawRecord, Scan
 from .errors import DatabaseError, ReplayError
-from .maintenance import save_cut
 from .state.gcpause import gc_paused
 from .storage import rotation
 from .storage.logfile import LogFile
-from .storage.sidefiles import drop_stale_temps
+from .storage.sidefiles import drop_stale_temps, save_cut
 
 if TYPE_CHECKING:
     from .database import Kanta

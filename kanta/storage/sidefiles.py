@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import DatabaseError
-from .logfile import FileOps, sync_dir, write_all
+from .logfile import FileOps, LogFile, sync_dir, write_all
 
 
 def write_beside(candidates: Iterable[Path], data: bytes, ops: FileOps | None = None) -> Path:
@@ -96,3 +97,13 @@ def drop_stale_temps(path: Path, ops: FileOps | None = None) -> None:
 
     for entry in list_beside(path, stale):
         remove(entry, ops)
+
+
+def save_cut(file: LogFile, data: bytes, keep: int, now: datetime) -> Path:
+    """Save `data[keep:]` in a new side file, then truncate the database to `keep` bytes."""
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    base = file.path.with_name(f"{file.path.name}.cut-{stamp}-{keep}")
+    candidates = [base, *(base.with_name(f"{base.name}.{n}") for n in range(1, 100))]
+    side = write_beside(candidates, data[keep:], file.ops)
+    file.truncate(keep)
+    return side
