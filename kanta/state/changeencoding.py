@@ -216,11 +216,11 @@ def _check_depth(value: Any, hint: Any, path: tuple[Any, ...]) -> None:
     bulk insert pays nothing); walked otherwise, which an untyped value's encoding costs
     anyway.
     """
+    if type(value) in _SCALARS:
+        return  # the usual single-field change, settled without a lookup
     levels = MAX_DEPTH - len(path)
     bound = static_depth(hint)
-    if bound is not None and bound <= levels:
-        return
-    if type(value) in _SCALARS or nests_within(value, levels):
+    if (bound is not None and bound <= levels) or nests_within(value, levels):
         return
     raise UnstorableChange(
         path, f"nested more than {MAX_DEPTH} containers deep (counting from the root)"
