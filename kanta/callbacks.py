@@ -6,13 +6,14 @@ import fnmatch
 import inspect
 import logging
 import typing
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, get_args, get_origin
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from .core.migrations import MigrationReport
-from .errors import DatabaseError, DataIntegrityError
+from .errors import DatabaseError
 from .events.event import DictPrev, DictState, LogEvent, LogFmt, StateDicts
 from .state.changeencoding import equal_with_nan
 from .state.tracker import REORDER, Tree
@@ -43,6 +44,7 @@ _LABELS = {
 _ROLES = {"logfmt": ("value", "path")}
 
 Formatter = Callable[[Any, str], "str | None"]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -72,7 +74,9 @@ class Context:
 class Callback:
     """One registered function, with the source of each of its parameters."""
 
-    def __init__(self, fn: Callable[..., Any], kind: str, root_type: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], kind: str, root_type: Any, owner_type: type | None = None
+    ) -> None:
         self.fn = fn
         self.kind = kind
         self.name = getattr(fn, "__qualname__", None) or repr(fn)
@@ -82,7 +86,7 @@ class Callback:
                 f"@db.{kind} callbacks must be synchronous (they run inside synchronous code), "
                 f"but {self.name} is async"
             )
-        self.plan = list(_plan(fn, kind, root_type, self.name))
+        self.plan = list(_plan(fn, kind, root_type, owner_type, self.name))
 
     def __call__(self, ctx: Context, *roles: Any) -> Any:
         """Call the function with its arguments; `roles` are the logfmt value and path."""
@@ -127,13 +131,18 @@ def _is_async(fn: Any) -> bool:
 Step = tuple[str, bool, str | None, Any]  # name, passed positionally, source, default
 
 
-def _plan(fn: Callable[..., Any], kind: str, root_type: Any, name: str) -> Iterator[Step]:
-    """Where each parameter's argument comes from; TypeError for one that cannot be filled."""
+def _plan(
+    fn: Callable[..., Any], kind: str, root_type: Any, owner_type: type | None, name: str
+) -> Iterator[Step]:
+    """Where each parameter's argument comes from; TypeError for one that cannot be filled.
+
+    `owner_type` is the class whose instances an annotation asks for as "kanta" (Kanta).
+    """
     try:
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError) as exc:
         raise TypeError(f"@db.{kind}: cannot inspect the signature of {name}") from exc
-    hints = _hints(fn, root_type)
+    hints = _hints(fn, root_type, owner_type)
     roles = list(_ROLES.get(kind, ()))
     # A formatter's value is not the data, whatever its annotation.
     common = ("kanta",) if roles else ("data", "kanta")
@@ -141,7 +150,7 @@ def _plan(fn: Callable[..., Any], kind: str, root_type: Any, name: str) -> Itera
     for p in parameters:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        source = _source(hints.get(p.name, p.empty), root_type)
+        source = _source(hints.get(p.name, p.empty), root_type, owner_type)
         # Passed by keyword where possible, so skipped parameters do not shift the others.
         positional = p.kind is p.POSITIONAL_ONLY
         if source not in allowed and roles and p.kind is not p.KEYWORD_ONLY:
@@ -158,14 +167,12 @@ def _plan(fn: Callable[..., Any], kind: str, root_type: Any, name: str) -> Itera
             )
 
 
-def _hints(fn: Callable[..., Any], root_type: Any) -> dict[str, Any]:
+def _hints(fn: Callable[..., Any], root_type: Any, owner_type: type | None) -> dict[str, Any]:
     """The parameters' annotations, string annotations resolved where possible."""
-    from .database import Kanta  # the database module imports this one
-
     # Names the callback's own module may not see (a root type defined in a function).
     localns = {
         getattr(root_type, "__name__", "_"): root_type,
-        "Kanta": Kanta,
+        "Kanta": owner_type,
         "DatabaseError": DatabaseError,
         "MigrationReport": MigrationReport,
         "LogEvent": LogEvent,
@@ -190,17 +197,15 @@ def _hints(fn: Callable[..., Any], root_type: Any) -> dict[str, Any]:
         return resolved
 
 
-def _source(annotation: Any, root_type: Any) -> str | None:
+def _source(annotation: Any, root_type: Any, owner_type: type | None) -> str | None:
     """The injection source an annotation asks for, or None."""
-    from .database import Kanta  # the database module imports this one
-
     if get_origin(annotation) is Annotated:
         base, *meta = get_args(annotation)
         if base is dict and meta in (["prev"], ["state"]):
             return str(meta[0])
         annotation = base
     base = get_origin(annotation) or annotation
-    if isinstance(base, type) and issubclass(base, Kanta):
+    if owner_type is not None and isinstance(base, type) and issubclass(base, owner_type):
         return "kanta"
     if base is LogEvent:
         return "event"
@@ -225,7 +230,9 @@ class BootstrapOptions:
 class FormatterEntry:
     """A `@db.logfmt` function or LogFmt class, with its path pattern."""
 
-    def __init__(self, fn: Any, path: str | None, root_type: Any) -> None:
+    def __init__(
+        self, fn: Any, path: str | None, root_type: Any, owner_type: type | None = None
+    ) -> None:
         self.pattern = path.split(".") if path is not None else None
         self.name = getattr(fn, "__qualname__", repr(fn))
         self.cls: type[LogFmt] | None = None
@@ -234,7 +241,7 @@ class FormatterEntry:
             self.cls = fn
             self.eager = fn.__init__ is not LogFmt.__init__ and _takes_two(fn)
         else:
-            self.callback = Callback(fn, "logfmt", root_type)
+            self.callback = Callback(fn, "logfmt", root_type, owner_type)
 
     def matches(self, path: str) -> bool:
         """Whether `path` matches the pattern, element by element."""
@@ -266,22 +273,61 @@ def _takes_two(cls: type[LogFmt]) -> bool:
 
 
 class Callbacks:
-    """The callbacks of one database, per kind, in registration order."""
+    """The callbacks of one database, per kind, in registration order.
 
-    def __init__(self, root_type: Any) -> None:
+    They are handed `owner` (the Kanta instance), which is held weakly: it holds this
+    registry, and an instance nobody closed must still be collected (and warn) at once.
+    `owner_type` is what a parameter annotation names to be handed it.
+    """
+
+    def __init__(
+        self, root_type: Any, owner: object = None, owner_type: type | None = None
+    ) -> None:
         self.root_type = root_type
+        self.owner_type = owner_type
+        self._owner = None if owner is None else weakref.ref(owner)
         self.by_kind: dict[str, list[Callback]] = {kind: [] for kind in SOURCES}
         self.formatters: list[FormatterEntry] = []
         self.bootstrap_options = BootstrapOptions()
+
+    @property
+    def owner(self) -> Any:
+        """The instance the callbacks are handed (None without one)."""
+        return None if self._owner is None else self._owner()
+
+    def context(self, **fields: Any) -> Context:
+        """What the callbacks of one occasion are handed: the owner, and `fields`."""
+        return Context(self.owner, **fields)
 
     def add(self, kind: str, fn: Any, *, path: str | None = None) -> None:
         """Register `fn`; TypeError if its parameters cannot be filled or it may not be async."""
         if not callable(fn):
             raise TypeError(f"@db.{kind} needs a callable, not {fn!r}")
         if kind == "logfmt":
-            self.formatters.append(FormatterEntry(fn, path, self.root_type))
+            self.formatters.append(FormatterEntry(fn, path, self.root_type, self.owner_type))
         else:
-            self.by_kind[kind].append(Callback(fn, kind, self.root_type))
+            self.by_kind[kind].append(Callback(fn, kind, self.root_type, self.owner_type))
+
+    def register(self, kind: str, fn: Any, **options: Any) -> Any:
+        """What a `@db.<kind>` decorator returns: `fn` registered, or a decorator for one."""
+
+        def register(function: F) -> F:
+            self.add(kind, function, **options)
+            return function
+
+        return register if fn is None else register(fn)
+
+    def now(self) -> datetime:
+        """The time for a new timestamp: the last @db.clock callback's, else UTC now."""
+        clocks = self.by_kind["clock"]
+        if not clocks:
+            return datetime.now(UTC)
+        now = clocks[-1].run_sync(self.context())
+        if not isinstance(now, datetime):
+            raise TypeError(
+                f"@db.clock callback {clocks[-1].name} returned {now!r}, not a datetime"
+            )
+        return now
 
     def __getitem__(self, kind: str) -> list[Callback]:
         return self.by_kind[kind]
@@ -313,29 +359,6 @@ class Callbacks:
             except Exception:  # a broken handler must not lose the event
                 logger.exception("kanta: @db.logemit callback %s failed", callback.name)
         return True
-
-
-def run_validators(db: Any, rendered: Tree | None, paths: Any = None) -> None:
-    """Run the validators on `db.data`; one that changed the data is a DataIntegrityError.
-
-    `rendered` is the transaction's change tree after `render` (None at open, where
-    nothing may change at all): what is about to be written must still be what is live.
-    `paths` are a flat transaction's (only they are compared again, as at its commit).
-    """
-    callbacks: Callbacks = db._callbacks
-    if not callbacks["validate"]:
-        return
-    callbacks.validate(Context(db))
-    after = db._changes(paths)
-    unchanged = after is None if rendered is None else same_change(rendered, after, db.data)
-    if unchanged:
-        return
-    names = ", ".join(callback.name for callback in callbacks["validate"])
-    raise DataIntegrityError(
-        f"a @db.validate callback ({names}) changed the data; validators must only check "
-        "it, so the change was rolled back",
-        db_path=db.filename,
-    )
 
 
 def same_change(rendered: Tree, after: Tree | None, live: Any) -> bool:

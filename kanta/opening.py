@@ -6,13 +6,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 import msgspec
 
-from .callbacks import Context
+from .callbacks import Callbacks
 from .core.diff import diff
 from .core.formats import Serializer, fresh, serializer_for, torn_first_write
 from .core.migrations import MigrationReport, code_version, load_migrations, plan, run
@@ -25,10 +26,24 @@ from .storage import rotation
 from .storage.logfile import LogFile
 from .storage.sidefiles import drop_stale_temps, save_cut
 
-if TYPE_CHECKING:
-    from .database import Kanta
-
 logger = logging.getLogger("kanta")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What opening needs from the database: its configuration, root object and callbacks."""
+
+    path: Path
+    root: Any  # the caller's root object, which bootstrap callbacks fill in
+    root_type: Any
+    serializer: Serializer  # the format of a new file, and the one an existing file is told
+    migrations: ModuleType | str | None
+    retention: timedelta | None
+    callbacks: Callbacks  # bootstrap callbacks and the clock; their owner goes to migrations
+
+    def now(self) -> datetime:
+        """The time for a new timestamp (the @db.clock callback's)."""
+        return self.callbacks.now()
 
 
 @dataclass
@@ -50,30 +65,30 @@ class Loaded:
     file: LogFile | None = None  # the file opened, or the one a rotation replaced it with
 
 
-async def load(db: Kanta[Any], file: LogFile, *, create: bool, readonly: bool) -> Loaded:
-    """Read the file behind `db` and bring it to the code's schema."""
+async def load(setup: Setup, file: LogFile, *, create: bool, readonly: bool) -> Loaded:
+    """Read the database file and bring it to the code's schema."""
     data = await asyncio.to_thread(file.read_from, 0)
     if not readonly:
         await asyncio.to_thread(drop_stale_temps, file.path, file.ops)
     if not data:
         if readonly or not create:
             raise DatabaseError("the database file is empty", db_path=file.path)
-        loaded = await bootstrap(db, fresh(db.serializer))
+        loaded = await bootstrap(setup, fresh(setup.serializer))
     else:
-        loaded = await _load_existing(db, file, data, readonly)
+        loaded = await _load_existing(setup, file, data, readonly)
     if loaded.file is None:
         loaded.file = file
     return loaded
 
 
-async def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
+async def bootstrap(setup: Setup, serializer: Serializer) -> Loaded:
     """A new database: the @db.bootstrap callbacks fill it in, one record holds the result."""
-    version = code_version(load_migrations(db._migrations, db_path=db.filename))
-    await db._callbacks.run("bootstrap", Context(db))
-    state = serializer.to_state(db.data)
-    live = decode_state(serializer, state, db, position=None)
-    options = db._callbacks.bootstrap_options
-    now = db._clock()
+    version = code_version(load_migrations(setup.migrations, db_path=setup.path))
+    await setup.callbacks.run("bootstrap", setup.callbacks.context())
+    state = serializer.to_state(setup.root)
+    live = decode_state(serializer, state, setup, position=None)
+    options = setup.callbacks.bootstrap_options
+    now = setup.now()
     mtime = now if options.mtime is True else (options.mtime or None)
     made = diff({}, state)
     # An empty state has no diff field at all, as 0.9.x writes it (`{}` is the default).
@@ -82,15 +97,15 @@ async def bootstrap(db: Kanta[Any], serializer: Serializer) -> Loaded:
     return Loaded(serializer, live, version, 1, mtime, 0, 0, [record], True, None, [record])
 
 
-async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: bool) -> Loaded:
-    serializer = serializer_for(data, db.serializer, file.path)
+async def _load_existing(setup: Setup, file: LogFile, data: bytes, readonly: bool) -> Loaded:
+    serializer = serializer_for(data, setup.serializer, file.path)
     with gc_paused():  # a record object for every record: a long log makes many
         scan = serializer.scan(data)
     if scan.damage is not None and scan.damage.valid_after is not None:
         raise corruption_error(scan.damage, serializer, file.path)
     if not scan.records:
         if torn_first_write(data):
-            return await _restart_torn(db, file, data, scan, serializer, readonly)
+            return await _restart_torn(setup, file, data, scan, serializer, readonly)
         # Bytes, and not the start of a first record: never replaced by a new database.
         raise DatabaseError(
             f"holds no whole record ({scan.damage.reason if scan.damage else 'empty'}), "
@@ -102,27 +117,27 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
         )
     if scan.damage is not None and not readonly:
         # The clock is read here: a @db.clock callback runs on the event loop, not in a thread.
-        await asyncio.to_thread(_cut_tail, file, data, scan.damage, db._clock())
+        await asyncio.to_thread(_cut_tail, file, data, scan.damage, setup.now())
     if scan.needs_newline and not readonly:
         await asyncio.to_thread(file.append, b"\n")
-    opened = _at_snapshot(db, serializer, scan.records)
+    opened = _at_snapshot(setup, serializer, scan.records)
     if opened is None:
-        opened = _replay_and_migrate(db, serializer, scan.records, file.path, scan.verified)
+        opened = _replay_and_migrate(setup, serializer, scan.records, file.path, scan.verified)
     records, fold = opened.records, opened.replayed.fold
     rev = fold.rev
     if records and not readonly:
         rev += len(records)
         state_raw = _raw(serializer, opened.live)
         snapshot = Snapshot(
-            db._clock(), opened.version, state_raw, fold.mtime, rev, SNAPSHOT_META_FORMAT
+            setup.now(), opened.version, state_raw, fold.mtime, rev, SNAPSHOT_META_FORMAT
         )
         records.append(snapshot)
     changes = [record for record in records if isinstance(record, Change)]
     if readonly:
         records = []
-    elif db.retention is not None:
+    elif setup.retention is not None:
         # Last, once nothing else can fail: the state is the same before and after.
-        file = await _rotate_at_open(db, file, serializer, data, scan)
+        file = await _rotate_at_open(setup, file, serializer, data, scan)
     return Loaded(
         serializer,
         opened.live,
@@ -139,7 +154,7 @@ async def _load_existing(db: Kanta[Any], file: LogFile, data: bytes, readonly: b
 
 
 async def _restart_torn(
-    db: Kanta[Any], file: LogFile, data: bytes, scan: Scan, serializer: Serializer, readonly: bool
+    setup: Setup, file: LogFile, data: bytes, scan: Scan, serializer: Serializer, readonly: bool
 ) -> Loaded:
     """A file a crash left while creating it: its bytes saved beside it, then a new start.
 
@@ -155,10 +170,10 @@ async def _restart_torn(
         )
     damage = scan.damage
     if not data.strip(b"\0"):
-        serializer, damage = fresh(db.serializer), Damage(0, 1, "zeros, no record")
+        serializer, damage = fresh(setup.serializer), Damage(0, 1, "zeros, no record")
     if damage is not None:
-        await asyncio.to_thread(_cut_tail, file, data, damage, db._clock())
-    return await bootstrap(db, serializer)
+        await asyncio.to_thread(_cut_tail, file, data, damage, setup.now())
+    return await bootstrap(setup, serializer)
 
 
 @dataclass
@@ -173,7 +188,7 @@ class _Opened:
 
 
 def _replay_and_migrate(
-    db: Kanta[Any],
+    setup: Setup,
     serializer: Serializer,
     raws: list[RawRecord],
     path: Path,
@@ -183,17 +198,17 @@ def _replay_and_migrate(
     with gc_paused():
         replayed = replay(serializer, raws, path, verified=verified)
     fold = replayed.fold
-    records, state, version, report = _migrate(db, serializer, fold.state, fold.version)
+    records, state, version, report = _migrate(setup, serializer, fold.state, fold.version)
     with gc_paused():
-        live = decode_state(serializer, state, db, position=None)
+        live = decode_state(serializer, state, setup, position=None)
         normalised = _normalise(serializer, state, live)
     if normalised is not None:
         change = _raw(serializer, normalised)
-        records.append(Change(ts=db._clock(), a="migrate:msgspec", v=version, diff=change))
+        records.append(Change(ts=setup.now(), a="migrate:msgspec", v=version, diff=change))
     return _Opened(replayed, live, version, records, report)
 
 
-def _at_snapshot(db: Kanta[Any], serializer: Serializer, raws: list[RawRecord]) -> _Opened | None:
+def _at_snapshot(setup: Setup, serializer: Serializer, raws: list[RawRecord]) -> _Opened | None:
     """The fast way for a file that ends with a snapshot in the code's schema and in exactly
     the form the code writes it: the state decoded straight into the root type, with no
     builtin form, conversion or normalisation.
@@ -207,9 +222,9 @@ def _at_snapshot(db: Kanta[Any], serializer: Serializer, raws: list[RawRecord]) 
     with gc_paused():
         try:
             head = serializer.decode_value(last.payload, SnapshotHead)
-            if plan(head.v, load_migrations(db._migrations, db_path=db.filename)):
+            if plan(head.v, load_migrations(setup.migrations, db_path=setup.path)):
                 return None
-            live = serializer.decode_value(memoryview(head.state), db._type)
+            live = serializer.decode_value(memoryview(head.state), setup.root_type)
             # Written as the code writes it: re-encoding finds nothing to normalise, and the
             # general way would decode it to the same value (tests/test_replay_fast.py).
             # Compared as Raw (a memcmp): a memoryview compares item by item, 30 times slower.
@@ -224,28 +239,29 @@ def _at_snapshot(db: Kanta[Any], serializer: Serializer, raws: list[RawRecord]) 
 
 
 async def _rotate_at_open(
-    db: Kanta[Any], file: LogFile, serializer: Serializer, data: bytes, scan: Scan
+    setup: Setup, file: LogFile, serializer: Serializer, data: bytes, scan: Scan
 ) -> LogFile:
     """Move history older than the retention window out; the file that holds the rest."""
-    assert db.retention is not None
-    cutoff = db._clock() - db.retention
+    assert setup.retention is not None
+    cutoff = setup.now() - setup.retention
     done = await asyncio.to_thread(rotation.rotate, file, serializer, data, scan, cutoff)
     return file if done is None else done.file
 
 
 def _migrate(
-    db: Kanta[Any], serializer: Serializer, state: Any, stored: int
+    setup: Setup, serializer: Serializer, state: Any, stored: int
 ) -> tuple[list[Change | Snapshot], Any, int, MigrationReport | None]:
-    migrations = load_migrations(db._migrations, db_path=db.filename)
-    versions = plan(stored, migrations, db_path=db.filename)
+    migrations = load_migrations(setup.migrations, db_path=setup.path)
+    versions = plan(stored, migrations, db_path=setup.path)
     if not versions:
         return [], state, stored, None
     before = msgspec.msgpack.decode(msgspec.msgpack.encode(state))
+    owner = setup.callbacks.owner  # what a `migrate_vN(d, kanta)` migration is handed
     state, report = run(
-        state, versions, migrations, stored_version=stored, kanta=db, db_path=db.filename
+        state, versions, migrations, stored_version=stored, kanta=owner, db_path=setup.path
     )
     change = _raw(serializer, diff(before, state) or {})
-    record = Change(ts=db._clock(), a=f"migrate:v{report.version}", v=report.version, diff=change)
+    record = Change(ts=setup.now(), a=f"migrate:v{report.version}", v=report.version, diff=change)
     return [record], state, report.version, report
 
 
@@ -254,15 +270,15 @@ def _raw(serializer: Serializer, value: Any) -> msgspec.Raw:
     return msgspec.Raw(serializer.encode_value(value))
 
 
-def decode_state(serializer: Serializer, state: Any, db: Kanta[Any], position: int | None) -> Any:
+def decode_state(serializer: Serializer, state: Any, setup: Setup, position: int | None) -> Any:
     """The on-disk state decoded into the root type, or a DatabaseError saying why not."""
     try:
-        return serializer.from_state(state, db._type)
+        return serializer.from_state(state, setup.root_type)
     except msgspec.ValidationError as exc:
-        name = getattr(db._type, "__name__", repr(db._type))
+        name = getattr(setup.root_type, "__name__", repr(setup.root_type))
         raise DatabaseError(
             f"the stored state does not decode into {name}: {exc}",
-            db_path=db.filename,
+            db_path=setup.path,
             position=position,
         ) from exc
 
@@ -361,3 +377,16 @@ def _cut_tail(file: LogFile, data: bytes, damage: Damage, now: datetime) -> Path
         side,
     )
     return side
+
+
+def give_up(file: LogFile, create: bool) -> None:
+    """Release the file of a failed open; a file this open created goes away again.
+
+    Only when this open made the name (O_EXCL), the name still holds that inode and it
+    is still empty: a file that was there before, or that has bytes in it, stays.
+    """
+    try:
+        if create and file.created and not file.readonly and file.still_ours() and not file.size:
+            file.path.unlink()  # before the lock goes, so nobody starts on it meanwhile
+    finally:
+        file.close()

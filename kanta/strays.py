@@ -13,14 +13,12 @@ import logging
 import time
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
 
 from .errors import DataIntegrityError
+from .session import Session
 from .state.audit import audit
 from .state.tracker import REORDER, Tree
-
-if TYPE_CHECKING:
-    from .database import Kanta
 
 logger = logging.getLogger("kanta")
 
@@ -30,16 +28,44 @@ AUDIT_SHARE = 0.05
 AUDIT_RETRY = 0.005
 
 
-def undo(db: Kanta[Any], tree: Tree, found_by: str) -> DataIntegrityError:
+def check(session: Session | None, path: Path) -> None:
+    """`db.check()`: raise DataIntegrityError for changes no transaction recorded, undoing them.
+
+    Compares the whole state with what the log holds (one C-level pass); the background
+    audit does the same in slices once flat transactions are in use.
+    """
+    if session is not None and session.in_transaction:
+        raise RuntimeError("check() inside a transaction would take its changes for strays")
+    if session is None or not session.is_open:
+        raise DataIntegrityError("the database is not open", db_path=path)
+    pending, session.stray_error = session.stray_error, None
+    tree = session.tracker.changes(session.data)
+    found = undo(session, tree, "found by a check") if tree is not None else None
+    error = together(pending, found)
+    if error is not None:
+        raise error
+
+
+def last_check(session: Session) -> DataIntegrityError | None:
+    """At close: a stray change still pending, or one made since the last transaction."""
+    if session.in_transaction:
+        return None  # closed from inside a transaction's block: it rolls back
+    try:
+        check(session, session.path)
+    except DataIntegrityError as exc:
+        return exc
+    return None
+
+
+def undo(session: Session, tree: Tree, found_by: str) -> DataIntegrityError:
     """Undo the stray changes in `tree`; the error that reports them."""
-    assert db._tracker is not None
-    db._tracker.revert(tree, db._data)
+    session.tracker.revert(tree, session.data)
     paths = tuple(dotted_paths(tree))
     return DataIntegrityError(
         f"the state was changed outside a transaction, or outside the paths a flat "
         f"transaction declared (at {', '.join(paths)}; {found_by}); the change was undone, "
         "make it inside `with db.transaction(...)` and declare it in `touches=`",
-        db_path=db.filename,
+        db_path=session.path,
         paths=paths,
     )
 
@@ -68,23 +94,31 @@ def dotted_paths(tree: Tree, prefix: str = "") -> Iterator[str]:
             yield path
 
 
-async def audit_in_background(ref: weakref.ref[Kanta[Any]]) -> None:
+def start_audit(session: Session) -> None:
+    """Audit the whole state in the background if flat transactions have committed."""
+    if session.audit_wanted and (session.audit is None or session.audit.done()):
+        session.audit_wanted = False
+        session.audit = asyncio.create_task(audit_in_background(weakref.ref(session)))
+
+
+async def audit_in_background(ref: weakref.ref[Session]) -> None:
     """One whole audit pass, a slice at a time, paced to take a small share of the loop.
 
     Slices never run while a transaction is open (its block may await): they would take
-    its uncommitted changes for stray ones.
+    its uncommitted changes for stray ones. Holds the session only while auditing, so
+    that a database nobody closed can still be collected.
     """
-    db = ref()
-    if db is None or db._tracker is None:
+    session = ref()
+    if session is None:
         return
-    steps = audit(db._data, db._tracker.shadow)
-    del db
+    steps = audit(session.data, session.tracker.shadow)
+    del session
     while True:
-        db = ref()
-        if db is None or not db._is_open:
+        session = ref()
+        if session is None or not session.is_open:
             return
-        if db._in_transaction:
-            del db
+        if session.in_transaction:
+            del session
             await asyncio.sleep(AUDIT_RETRY)
             continue
         started = time.perf_counter()
@@ -92,14 +126,14 @@ async def audit_in_background(ref: weakref.ref[Kanta[Any]]) -> None:
         if found is None:
             return
         if found:
-            _report(db, undo(db, found, "found by the background audit"))
+            _report(session, undo(session, found, "found by the background audit"))
         elapsed = time.perf_counter() - started
-        del db
+        del session
         await asyncio.sleep(elapsed * (1 / AUDIT_SHARE - 1))
 
 
-def _report(db: Kanta[Any], error: DataIntegrityError) -> None:
+def _report(session: Session, error: DataIntegrityError) -> None:
     """Log now; the next transaction, flush or close raises it."""
     logger.error("kanta: %s", error)
-    if db._stray_error is None:
-        db._stray_error = error
+    if session.stray_error is None:
+        session.stray_error = error

@@ -845,7 +845,8 @@ async def test_interleaved_flushes_write_every_record_exactly_once(tmp_path: Pat
 async def test_unclosed_database_gives_a_resource_warning(tmp_path: Path) -> None:
     db = Kanta(tmp_path / "db.kantadb", Data())
     await db.open()
-    log_file = db._file
+    assert db._session is not None
+    log_file = db._session.file
     assert log_file is not None
     ref = weakref.ref(db)
     try:
@@ -1093,7 +1094,8 @@ async def test_a_snapshot_is_encoded_off_the_loop_while_transactions_commit(
     async with Kanta(path, state, serializer=serializer, flush_interval=3600) as db:
         db.request_snapshot()
         flushing = asyncio.ensure_future(db.flush())
-        tracker = db._tracker
+        assert db._session is not None
+        tracker = db._session.tracker
         assert tracker is not None
         while not tracker._frozen:  # the flush has frozen a copy and handed it over
             await asyncio.sleep(0)
@@ -1145,7 +1147,8 @@ async def test_a_cancelled_flush_still_writes_the_snapshot_of_its_revision(
     async with Kanta(path, state, flush_interval=3600) as db:
         db.request_snapshot()
         flushing = asyncio.ensure_future(db.flush())
-        tracker = db._tracker
+        assert db._session is not None
+        tracker = db._session.tracker
         assert tracker is not None
         while not tracker._frozen:
             await asyncio.sleep(0)

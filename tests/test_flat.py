@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from kanta import Kanta
+from kanta import Kanta, strays
 from kanta.errors import DataIntegrityError
 from kanta.state.tracker import Tracker
 
@@ -114,9 +114,11 @@ async def test_the_background_audit_finds_a_stray_change(tmp_path: Path) -> None
         with db.transaction("inc", touches=[("users", "u1")]) as data:
             data.users["u1"].age += 1
         db.data.users["u150"].age = -1  # stray
-        db._start_audit()  # what the periodic flush does once flat transactions ran
-        assert db._audit is not None
-        await db._audit
+        assert db._session is not None
+        # What the periodic flush does once flat transactions ran.
+        strays.start_audit(db._session)
+        assert db._session.audit is not None
+        await db._session.audit
         assert db.data.users["u150"].age == 150  # undone by the audit
         with pytest.raises(DataIntegrityError, match="background audit"):
             await db.flush()
@@ -128,8 +130,9 @@ async def test_the_audit_never_looks_inside_an_open_transaction(tmp_path: Path) 
     async with Kanta(tmp_path / "db.kantadb", initial(), flush_interval=3600) as db:
         with db.transaction("first", touches=[("total",)]) as data:
             data.total = 1
-        db._start_audit()
-        audit = db._audit
+        assert db._session is not None
+        strays.start_audit(db._session)
+        audit = db._session.audit
         assert audit is not None
         with db.transaction("slow", touches=[("users", "u199")]) as data:
             data.users["u199"].age = 0  # not committed yet: not a stray change
@@ -137,7 +140,7 @@ async def test_the_audit_never_looks_inside_an_open_transaction(tmp_path: Path) 
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(audit), 0.2)
         await audit
-        assert db._stray_error is None
+        assert db._session.stray_error is None
         assert db.data.users["u199"].age == 0
 
 
@@ -231,9 +234,10 @@ async def test_a_pending_audit_finding_does_not_hide_a_later_stray_change(tmp_pa
     with db.transaction("inc", touches=[("users", "u1")]) as data:
         data.users["u1"].age += 1
     db.data.users["u5"].age = -5
-    db._start_audit()
-    assert db._audit is not None
-    await db._audit  # found, undone, pending
+    assert db._session is not None
+    strays.start_audit(db._session)
+    assert db._session.audit is not None
+    await db._session.audit  # found, undone, pending
     db.data.users["u6"].age = -6  # another, after the audit
     with pytest.raises(DataIntegrityError) as caught:
         await db.close()
@@ -248,8 +252,6 @@ async def test_the_audit_rests_19_times_as_long_as_each_slice_took(
     """At most 5% of the loop's time: after a slice of t seconds, a pause of 19 t."""
     import weakref
 
-    from kanta import strays
-
     async with Kanta(tmp_path / "db.kantadb", initial(12_000), flush_interval=3600) as db:
         ticks = iter(range(10**6))
         monkeypatch.setattr(strays.time, "perf_counter", lambda: next(ticks) * 0.001)
@@ -259,7 +261,8 @@ async def test_the_audit_rests_19_times_as_long_as_each_slice_took(
             pauses.append(seconds)
 
         monkeypatch.setattr(strays.asyncio, "sleep", sleep)
-        await strays.audit_in_background(weakref.ref(db))
+        assert db._session is not None
+        await strays.audit_in_background(weakref.ref(db._session))
         monkeypatch.undo()
     # Several slices (12,000 users, 5,000 per slice, twice), each timed at 1 ms here.
     assert len(pauses) >= 5

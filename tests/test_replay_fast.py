@@ -231,7 +231,7 @@ def _form(value: Any) -> Any:
 
 def _general(db: Kanta[Any], serializer: Serializer, raws: list[RawRecord], path: Path) -> Any:
     try:
-        return loading._replay_and_migrate(db, serializer, raws, path)
+        return loading._replay_and_migrate(db._opening(), serializer, raws, path)
     except DatabaseError as exc:
         return exc
 
@@ -255,7 +255,7 @@ def test_a_snapshot_decoded_straight_is_what_the_general_way_gives(
     data = _file(serializer, stored, before, legacy)
     raws = serializer.scan(data).records
     db: Kanta[Any] = Kanta(tmp_path / "x.kantadb", Model(), serializer=serializer)
-    fast = loading._at_snapshot(db, serializer, raws)
+    fast = loading._at_snapshot(db._opening(), serializer, raws)
     general = _general(db, serializer, raws, tmp_path / "x.kantadb")
     # A set decoded anew may iterate in another order, so it may encode otherwise.
     reordered = len(value.tags) > 1 or len(value.frozen) > 1
@@ -288,7 +288,8 @@ async def test_fast_open_of_a_snapshot_reopens_the_same(
         assert db.rev == 1
         with db.transaction("edit") as state:
             state.users["u"].some_field = 2
-        assert db._tracker is not None and db._tracker.shadow.users["u"].some_field == 2
+        assert db._session is not None
+        assert db._session.tracker.shadow.users["u"].some_field == 2
     assert (tmp_path / "x.kantadb").read_bytes().startswith(data)
 
 

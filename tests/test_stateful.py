@@ -439,13 +439,16 @@ class KantaMachine(RuleBasedStateMachine):
         """Drop the instance without closing it: whatever was not flushed is lost."""
         db = self.live
         self.db = None
-        assert db._background is not None and db._writer is not None and db._file is not None
-        db._background.cancel()
-        self.run(asyncio.gather(db._background, return_exceptions=True))
-        db._writer.close()  # the worker thread; records still queued are dropped
-        db._file.close()  # releases the lock, as the process's death would
-        db._is_open = False
-        del db
+        session = db._session
+        assert session is not None
+        assert session.background is not None and session.writer is not None
+        assert session.file is not None
+        session.background.cancel()
+        self.run(asyncio.gather(session.background, return_exceptions=True))
+        session.writer.close()  # the worker thread; records still queued are dropped
+        session.file.close()  # releases the lock, as the process's death would
+        session.is_open = False
+        del db, session
         self.model = copy.deepcopy(self.durable)
         self.rev = self.durable_rev
         self.snapshot_requested = False

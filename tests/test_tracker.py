@@ -3,7 +3,7 @@
 Every example builds a typed state, mutates the live object in place the way application
 code does, and checks the tracker against the reference writer (`kanta.core.diff.diff`) and the
 reader (`kanta.core.patch.patch`) on the builtin form of the state (`JsonSerializer.to_state`),
-following the commit protocol of `Kanta._commit`: `changes`, `render`, then `accept` (or
+following the commit protocol of `transactions._commit`: `changes`, `render`, then `accept` (or
 `revert` for a rollback). No files are involved.
 
 Known, accepted gap (documented by the xfail tests at the end): dicts of more than
@@ -63,7 +63,7 @@ def builtin(value: Any) -> Any:
 
 
 def on_disk(tree: Any, live: Any, root_type: Any) -> Any:
-    """Render a change tree (as Kanta._commit does) and read it back as it is on disk."""
+    """Render a change tree (as transactions._commit does) and read it back as it is on disk."""
     return json_roundtrip(render(tree, live, root_type, ser))
 
 

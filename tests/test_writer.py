@@ -152,9 +152,9 @@ async def test_the_interval_mode_syncs_in_the_background(
             data.n += 1
         await db.flush()
         assert syncs == []
-        assert db._writer is not None
+        assert db._session is not None and db._session.writer is not None
         for _ in range(2000):  # the background flush runs every flush_interval (0.1 s)
-            if not db._writer.unsynced:
+            if not db._session.writer.unsynced:
                 break
             await asyncio.sleep(0.005)
         assert len(syncs) == 1

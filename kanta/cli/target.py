@@ -87,13 +87,15 @@ class Target:
 def load_target(data: str | None, migrations: str | None, kanta: str | None) -> Target:
     """Import what `-d`, `-m` and `-k` name (before reading the file, so mistakes fail fast)."""
     if kanta is not None:
-        from ..database import Kanta  # imported here: the viewer alone needs no database
+        # Imported here: the viewer alone needs no database.
+        from ..database import Kanta, configuration
 
         db = import_object(kanta, default="kanta")
         if not isinstance(db, Kanta):
             raise CliError(f"{kanta!r} is a {type(db).__name__}, not a Kanta object")
-        root = None if db._type is dict else db._type
-        return Target(root, _load_migrations(db._migrations), db)
+        root_type, migrations_of_db = configuration(db)
+        root = None if root_type is dict else root_type
+        return Target(root, _load_migrations(migrations_of_db), db)
     root = import_object(data) if data is not None else None
     if root is not None and not isinstance(root, type):
         raise CliError(f"{data!r} is not a type")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..callbacks import Context
+from ..callbacks import Callbacks
 from ..core.diff import unescape_key
 from ..core.formats import Serializer
 from ..core.records import Change
@@ -27,8 +27,8 @@ from .event import LOGGER_NAMES, KantaHandler, LogEvent, Moment, StateDicts, use
 from .text import Entry, Formats, Style, render
 
 if TYPE_CHECKING:
-    from ..database import Kanta
     from ..opening import Loaded
+    from ..session import Session
 
 TRANSACTION = logging.getLogger(LOGGER_NAMES["transaction"])
 # The diff lines a transaction's log entry shows at most; the rest are counted.
@@ -42,7 +42,8 @@ logger = logging.getLogger("kanta")
 
 
 def log_change(
-    db: Kanta[Any],
+    session: Session,
+    callbacks: Callbacks,
     record: Change,
     tree: Tree,
     *,
@@ -56,21 +57,24 @@ def log_change(
     event, nothing needs to be kept for it.
     """
     target = _target(log)
-    if target is None or not _wanted(db, target, logging.INFO):
+    if target is None or not _wanted(callbacks, target, logging.INFO):
         return None
-    serializer, timeline = db.serializer, db._timeline()
+    serializer, timeline = session.serializer, session.timeline()
     # A bulk change would otherwise format a line per entry, whoever reads the log.
     entries = list(islice(_tree_entries(tree, serializer), DIFF_LINES))
     more = _count_paths(tree) - len(entries)
-    before, after = timeline.change(tree, db.data)
+    before, after = timeline.change(tree, session.data)
     states = StateDicts(partial(timeline.state, before), partial(timeline.state, after))
-    event = _change_event(db, record, target, extra=extra, states=states, show_diff=diff)
-    dispatch(db, event, entries, target.getChild("diff"), more)
+    event = _change_event(
+        session, callbacks, record, target, extra=extra, states=states, show_diff=diff
+    )
+    dispatch(callbacks, event, entries, target.getChild("diff"), more)
     return weakref.ref(after)
 
 
 def log_abort(
-    db: Kanta[Any],
+    session: Session,
+    callbacks: Callbacks,
     action: str,
     user: str | None,
     extra: Any,
@@ -79,62 +83,77 @@ def log_abort(
 ) -> None:
     """Log a transaction that was rolled back, at WARNING."""
     target = _target(log)
-    if target is None or not _wanted(db, target, logging.WARNING):
+    if target is None or not _wanted(callbacks, target, logging.WARNING):
         return
     event = LogEvent(
         kind="aborted",
         logger=target,
         level=logging.WARNING,
-        kanta=db,
+        kanta=callbacks.owner,
         action=action,
         user=user,
         extra=extra,
         error=error,
         show_diff=False,
-        filename=str(db.filename),
+        filename=str(session.path),
     )
-    dispatch(db, event, [], None)
+    dispatch(callbacks, event, [], None)
 
 
-async def log_open(db: Kanta[Any], loaded: Loaded) -> None:
+async def log_open(session: Session, callbacks: Callbacks, loaded: Loaded) -> None:
     """Log what opening did: a new file and its bootstrap record, or the migrations run."""
     if loaded.created:
-        _announce(db, BOOTSTRAP, "created")
+        _announce(session, callbacks, BOOTSTRAP, "created")
         for record in loaded.changes:
             # A new state: each top-level field is one assignment.
-            states = StateDicts(dict, _current(db))  # before the bootstrap: nothing
-            _log_record(db, record, BOOTSTRAP, states, lambda diff: list(_assignments(diff)))
+            states = StateDicts(dict, _current(session))  # before the bootstrap: nothing
+            entries_of = _assignment_entries
+            _log_record(session, callbacks, record, BOOTSTRAP, states, entries_of)
         return
     report = loaded.report
-    if report is not None and db._callbacks["logmigr"]:
+    if report is not None and callbacks["logmigr"]:
         # The application logs migrations itself.
-        await db._callbacks.run_all("logmigr", Context(db, report=report))
+        await callbacks.run_all("logmigr", callbacks.context(report=report))
         return
     if report is not None:
         described = [_describe(info.name, info.description) for info in report.applied]
         versions = {"from_version": report.original, "to_version": report.version}
-        _announce(db, MIGRATION, "migrated", migrations=described, **versions)
+        _announce(session, callbacks, MIGRATION, "migrated", migrations=described, **versions)
     for record in loaded.changes:
-        states = StateDicts(None, _current(db))
-        _log_record(db, record, MIGRATION, states, lambda diff: list(_diff_entries(diff, ())))
+        states = StateDicts(None, _current(session))
+        _log_record(session, callbacks, record, MIGRATION, states, _migration_entries)
 
 
-def _announce(db: Kanta[Any], target: logging.Logger, kind: str, **fields: Any) -> None:
-    if _wanted(db, target, logging.INFO):
-        event = LogEvent(kind=kind, logger=target, kanta=db, filename=str(db.filename), **fields)
-        dispatch(db, event, [], None)
+def _assignment_entries(diff: Any) -> list[Entry]:
+    return list(_assignments(diff))
+
+
+def _migration_entries(diff: Any) -> list[Entry]:
+    return list(_diff_entries(diff, ()))
+
+
+def _announce(
+    session: Session, callbacks: Callbacks, target: logging.Logger, kind: str, **fields: Any
+) -> None:
+    if _wanted(callbacks, target, logging.INFO):
+        filename = str(session.path)
+        event = LogEvent(
+            kind=kind, logger=target, kanta=callbacks.owner, filename=filename, **fields
+        )
+        dispatch(callbacks, event, [], None)
 
 
 def _log_record(
-    db: Kanta[Any],
+    session: Session,
+    callbacks: Callbacks,
     record: Change,
     target: logging.Logger,
     states: StateDicts,
     entries_of: Callable[[Any], list[Entry]],
 ) -> None:
-    if _wanted(db, target, logging.INFO):
-        event = _change_event(db, record, target, states=states)
-        dispatch(db, event, entries_of(event.diff), None)
+    if _wanted(callbacks, target, logging.INFO):
+        event = _change_event(session, callbacks, record, target, states=states)
+        dispatch(callbacks, event, entries_of(event.diff), None)
 
 
 def _describe(name: str, description: str) -> str:
@@ -142,16 +161,17 @@ def _describe(name: str, description: str) -> str:
 
 
 def _change_event(
-    db: Kanta[Any], record: Change, target: logging.Logger, **fields: Any
+    session: Session, callbacks: Callbacks, record: Change, target: logging.Logger, **fields: Any
 ) -> LogEvent:
+    serializer = session.serializer
     return LogEvent(
         kind="change",
         logger=target,
-        kanta=db,
+        kanta=callbacks.owner,
         action=record.a,
         user=record.u,
-        diff=lambda: _plain(record.diff, db.serializer),  # decoded if someone asks
-        filename=str(db.filename),
+        diff=lambda: _plain(record.diff, serializer),  # decoded if someone asks
+        filename=str(session.path),
         **fields,
     )
 
@@ -162,14 +182,14 @@ def _target(log: bool | logging.Logger) -> logging.Logger | None:
     return TRANSACTION if log else None
 
 
-def _wanted(db: Kanta[Any], target: logging.Logger, level: int) -> bool:
+def _wanted(callbacks: Callbacks, target: logging.Logger, level: int) -> bool:
     """Whether anyone would see an event: a logemit callback, or an enabled logger."""
-    return bool(db._callbacks["logemit"]) or target.isEnabledFor(level)
+    return bool(callbacks["logemit"]) or target.isEnabledFor(level)
 
 
-def _current(db: Kanta[Any]) -> Callable[[], Any]:
+def _current(session: Session) -> Callable[[], Any]:
     """The state as opened, however later transactions change it."""
-    timeline = db._timeline()
+    timeline = session.timeline()
     return partial(timeline.state, timeline.now())
 
 
@@ -177,7 +197,7 @@ def _current(db: Kanta[Any]) -> Callable[[], Any]:
 
 
 def dispatch(
-    db: Kanta[Any],
+    callbacks: Callbacks,
     event: LogEvent,
     entries: list[Entry],
     diff_logger: logging.Logger | None,
@@ -189,12 +209,12 @@ def dispatch(
     logger when the diff logger is switched off; without one, both go on the event's logger.
     `more` counts the changed paths left out of `entries`.
     """
-    formats = Formats(db, event.states)
+    formats = Formats(callbacks, event.states)
     # A proxy: an event holding a closure over itself would live (and keep the moments of
     # its states, and what later transactions replace) until a garbage collection.
     this = weakref.proxy(event)
     event._render = lambda: render(this, entries, formats, Style(False), this.show_diff, more)
-    if not db._callbacks.emit(Context(db, event=event, states=event.states)):
+    if not callbacks.emit(callbacks.context(event=event, states=event.states)):
         return
     target = event.logger
     if target is None or not target.isEnabledFor(event.level):

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from ..callbacks import Context, FormatterEntry
+from ..callbacks import Callbacks, FormatterEntry
 from ..printable import printable
 from .event import LogEvent, StateDicts
-
-if TYPE_CHECKING:
-    from ..database import Kanta
 
 logger = logging.getLogger("kanta")
 
@@ -40,9 +37,9 @@ class Style:
 class Formats:
     """The `@db.logfmt` formatters for one event, bound on first use."""
 
-    def __init__(self, db: Kanta[Any], states: StateDicts) -> None:
-        self._entries: list[FormatterEntry] = db._callbacks.formatters
-        self._ctx = Context(db, states=states)
+    def __init__(self, callbacks: Callbacks, states: StateDicts) -> None:
+        self._entries: list[FormatterEntry] = callbacks.formatters
+        self._ctx = callbacks.context(states=states)
         self._bound: dict[int, Callable[[Any, str], str | None]] = {}
         self._broken: set[int] = set()
 
