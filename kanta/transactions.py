@@ -129,7 +129,8 @@ def _commit(
     stamp = now if mtime is True else (mtime or None)
     record = Change(ts=now, a=action, v=session.version, u=user, m=stamp, diff=diff)
     after = emit.log_change(session, callbacks, record, tree, extra=extra, log=log, diff=logdiff)
-    session.timeline().advance(tree, after)
+    if after is not None or session.states is not None:  # else no event can ask
+        session.timeline().advance(tree, after)
     session.tracker.accept(tree, data)
     writer.enqueue(record)
     session.rev += 1
