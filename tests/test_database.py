@@ -1097,8 +1097,7 @@ async def test_a_snapshot_is_encoded_off_the_loop_while_transactions_commit(
         assert db._session is not None
         tracker = db._session.tracker
         assert tracker is not None
-        while not tracker._frozen:  # the flush has frozen a copy and handed it over
-            await asyncio.sleep(0)
+        await _until(lambda: tracker._frozen)  # the flush froze a copy and handed it over
         snapshot_rev = db.rev
         for i in range(0, 30_000, 1_000):
             with db.transaction("during the snapshot") as data:
@@ -1150,8 +1149,7 @@ async def test_a_cancelled_flush_still_writes_the_snapshot_of_its_revision(
         assert db._session is not None
         tracker = db._session.tracker
         assert tracker is not None
-        while not tracker._frozen:
-            await asyncio.sleep(0)
+        await _until(lambda: tracker._frozen)
         flushing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await flushing
@@ -1210,3 +1208,12 @@ async def test_closing_while_a_transaction_awaits_rolls_it_back(tmp_path: Path) 
     assert db.data.counter == 0
     async with Kanta(path, Data()) as db:
         assert db.data.counter == 0 and db.rev == 1
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Yield to the event loop until `condition` holds; fail after `seconds`, never spin on."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        assert loop.time() < deadline, "the condition never came true"
+        await asyncio.sleep(0)
