@@ -139,13 +139,15 @@ def line_count(path: Path) -> int:
     return len(path.read_bytes().splitlines())
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
+async def wait_until(
+    condition: Callable[[], bool], timeout: float = 5.0, interval: float = 0.002
+) -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds (interval 0: each turn)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(interval)
 
 
 async def make_db(path: Path, *, transactions: int = 1) -> None:
@@ -1097,7 +1099,9 @@ async def test_a_snapshot_is_encoded_off_the_loop_while_transactions_commit(
         assert db._session is not None
         tracker = db._session.tracker
         assert tracker is not None
-        await _until(lambda: tracker._frozen)  # the flush froze a copy and handed it over
+        await wait_until(
+            lambda: tracker._frozen, 10, interval=0
+        )  # the flush froze a copy and handed it over
         snapshot_rev = db.rev
         for i in range(0, 30_000, 1_000):
             with db.transaction("during the snapshot") as data:
@@ -1149,7 +1153,7 @@ async def test_a_cancelled_flush_still_writes_the_snapshot_of_its_revision(
         assert db._session is not None
         tracker = db._session.tracker
         assert tracker is not None
-        await _until(lambda: tracker._frozen)
+        await wait_until(lambda: tracker._frozen, 10, interval=0)
         flushing.cancel()
         with pytest.raises(asyncio.CancelledError):
             await flushing
@@ -1208,12 +1212,3 @@ async def test_closing_while_a_transaction_awaits_rolls_it_back(tmp_path: Path) 
     assert db.data.counter == 0
     async with Kanta(path, Data()) as db:
         assert db.data.counter == 0 and db.rev == 1
-
-
-async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Yield to the event loop until `condition` holds; fail after `seconds`, never spin on."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        assert loop.time() < deadline, "the condition never came true"
-        await asyncio.sleep(0)
