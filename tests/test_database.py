@@ -1099,6 +1099,7 @@ async def test_a_snapshot_is_encoded_off_the_loop_while_transactions_commit(
         assert db._session is not None
         tracker = db._session.tracker
         assert tracker is not None
+        # The flush froze a copy and handed it over to the writer.
         await wait_until(
             lambda: tracker._frozen, 10, interval=0
         )  # the flush froze a copy and handed it over
