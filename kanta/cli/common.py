@@ -9,12 +9,12 @@ from typing import Any
 
 import msgspec
 
+from ..ansi import Style, use_colour
 from ..core.records import Record
 from ..core.replay import decode_record
 from ..errors import DatabaseError
 from ..history import Entry, History, read_history
 from ..printable import json_printable, printable
-from .view import Style, use_colour
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # general error: file not found, bad option value

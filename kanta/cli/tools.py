@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from ..ansi import Style
 from ..core.diff import diff
 from ..core.grep import PathPattern, key_text
 from ..core.ranges import parse_moment
@@ -31,7 +32,7 @@ from .common import (
     style,
     write_json,
 )
-from .view import Style, edit_lines, edits, header, short
+from .view import edit_lines, edits, header, short
 
 # -- show --------------------------------------------------------------------------------
 

@@ -6,29 +6,20 @@ control characters in it are shown as escapes, never sent to the terminal.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal, TextIO
+from typing import Any, Final, Literal
 
 import msgspec
 
+from ..ansi import Style
 from ..core.diff import unescape_key
 from ..core.grep import Hits, key_text, leaves
 from ..core.records import Snapshot
 from ..history import Entry
 from ..printable import printable
 
-_CODES = {
-    "dim": "2",
-    "bold": "1",
-    "red": "31",
-    "green": "32",
-    "yellow": "33",
-    "cyan": "36",
-    "match": "30;43",
-}
 _LABEL_WIDTH = 14
 _SNAPSHOT_MATCH_LINES = 20
 
@@ -39,26 +30,6 @@ class _Unknown:
 
 UNKNOWN: Final = _Unknown()
 """Pass as `previous` when the state before a record is not known: every dict is a level."""
-
-
-def use_colour(stream: TextIO) -> bool:
-    """Colour on a terminal, unless NO_COLOR is set; FORCE_COLOR forces it on."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return stream.isatty()
-
-
-class Style:
-    """Wraps text in ANSI codes, or leaves it plain."""
-
-    def __init__(self, colour: bool) -> None:
-        self.colour = colour
-
-    def __call__(self, text: str, name: str) -> str:
-        """`text` in the named style."""
-        return f"\x1b[{_CODES[name]}m{text}\x1b[0m" if self.colour else text
 
 
 def when(moment: datetime | None) -> str:

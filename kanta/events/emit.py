@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..ansi import Style, use_colour
 from ..callbacks import Callbacks
 from ..core.diff import unescape_key
 from ..core.formats import Serializer
 from ..core.records import Change
 from ..state.tracker import REORDER, Tree
-from .event import LOGGER_NAMES, KantaHandler, LogEvent, Moment, StateDicts, use_colour
-from .text import Entry, Formats, Style, render
+from .event import LOGGER_NAMES, KantaHandler, LogEvent, Moment, StateDicts
+from .text import Entry, Formats, render
 
 if TYPE_CHECKING:
     from ..opening import Loaded

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import sys
 import weakref
 from collections.abc import Callable
@@ -381,16 +380,3 @@ class KantaHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Write to the current `sys.stderr` (so redirecting it, as tests do, is followed)."""
         self.stream = sys.stderr
         super().emit(record)
-
-
-def use_colour(stream: Any) -> bool:
-    """Colour on a terminal, unless NO_COLOR is set; FORCE_COLOR forces it on."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return bool(isatty()) if isatty is not None else False
-    except (ValueError, OSError):  # a closed stream
-        return False

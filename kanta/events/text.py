@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from ..ansi import Style
 from ..callbacks import Callbacks, FormatterEntry
 from ..printable import printable
 from .event import LogEvent, StateDicts
@@ -19,19 +20,6 @@ from .event import LogEvent, StateDicts
 logger = logging.getLogger("kanta")
 
 Entry = tuple[tuple[Any, ...], Any, bool]  # path, new value (builtin form), deleted
-
-_CODES = {"bold": "1;34", "dim": "2", "green": "32", "red": "31", "cyan": "36", "grey": "90"}
-
-
-class Style:
-    """Wraps text in ANSI codes, or leaves it plain."""
-
-    def __init__(self, colour: bool) -> None:
-        self.colour = colour
-
-    def __call__(self, text: str, name: str) -> str:
-        """`text` in the named style."""
-        return f"\x1b[{_CODES[name]}m{text}\x1b[0m" if self.colour else text
 
 
 class Formats:
@@ -90,7 +78,7 @@ def header(event: LogEvent, formats: Formats, style: Style) -> str:
         return f"{style(str(event.filename), 'bold')} migrated {versions}: " + ", ".join(
             event.migrations
         )
-    text = style(printable(event.action) if event.action else "-", "bold")
+    text = style(printable(event.action) if event.action else "-", "action")
     if event.extra is not None:
         text += " " + style(printable(str(event.extra)), "grey")
     if event.user is not None:
