@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.edits import Edit, edits
 from ..core.grep import DELETED, Hits, Leaf, Pattern, key_text, leaves, match, parse_pattern
 from ..core.ranges import Coordinates, Selection, parse_range, select
 from ..core.records import Change, Snapshot
@@ -32,7 +33,7 @@ from .common import (
     write_json,
 )
 from .target import finish, load_target
-from .view import Edit, edits, entry_lines
+from .view import entry_lines
 
 
 def add_parser(commands: Any) -> None:

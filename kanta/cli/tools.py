@@ -13,6 +13,7 @@ import msgspec
 
 from ..ansi import Style
 from ..core.diff import diff
+from ..core.edits import edits
 from ..core.grep import PathPattern, key_text
 from ..core.ranges import parse_moment
 from ..core.records import Change
@@ -32,7 +33,7 @@ from .common import (
     style,
     write_json,
 )
-from .view import edit_lines, edits, header, short
+from .view import edit_lines, header, short
 
 # -- show --------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ def _patch_root(state: object, diff: object, copy: bool) -> object:
         return diff["$replace"]
     if isinstance(state, dict):
         return _patch_dict(state, diff, copy)
-    if isinstance(state, list) and _is_list_edit(diff):
+    if isinstance(state, list) and is_list_edit(diff):
         return _patch_list(state, diff, copy)
     raise PatchError(f"a dict diff does not apply to a root of type {type(state).__name__}")
 
@@ -64,7 +64,7 @@ def _patch_value(old: object, diff: dict[Any, Any], copy: bool) -> object:
         return diff["$replace"]
     if isinstance(old, dict):
         return _patch_dict(old, diff, copy)
-    if isinstance(old, list) and _is_list_edit(diff):
+    if isinstance(old, list) and is_list_edit(diff):
         return _patch_list(old, diff, copy)
     # Anything else is a plain dict assigned over a new key, None, a scalar, or a list.
     return diff
@@ -138,7 +138,8 @@ def _delete_keys(target: dict[Any, Any], keys: object) -> None:
             raise PatchError(f"$delete of missing key {key!r}", [key]) from None
 
 
-def _is_list_edit(diff: dict[Any, Any]) -> bool:
+def is_list_edit(diff: dict[Any, Any]) -> bool:
+    """Whether a dict diff edits a list (positions, `$insert`, `$delete`), as jsondiff writes."""
     for key in diff:
         if key.__class__ is int or key in _LIST_OPERATORS:
             continue

@@ -21,6 +21,7 @@ import msgspec
 from ..ansi import Style, use_colour
 from ..callbacks import Callbacks
 from ..core.diff import unescape_key
+from ..core.edits import UNKNOWN, edits
 from ..core.formats import Serializer
 from ..core.records import Change
 from ..state.tracker import REORDER, Tree
@@ -291,19 +292,8 @@ def _assignments(state: Any) -> Iterator[Entry]:
 
 def _diff_entries(diff: Any, parts: tuple[Any, ...]) -> Iterator[Entry]:
     """The paths of an on-disk diff (where a new mapping reads as nested changes)."""
-    if not isinstance(diff, dict) or "$replace" in diff:
-        yield parts, diff["$replace"] if isinstance(diff, dict) else diff, False
-        return
-    for key in diff.get("$delete", []):
-        yield (*parts, unescape_key(key)), None, True
-    for key, value in diff.items():
-        if isinstance(key, str) and key.startswith("$") and not key.startswith("$$"):
-            continue  # an operator
-        path = (*parts, unescape_key(key))
-        if isinstance(value, dict) and value:
-            yield from _diff_entries(value, path)
-        else:
-            yield path, value, False
+    for edit in edits(diff, UNKNOWN, parts):
+        yield edit.path, edit.value, edit.kind == "delete"
 
 
 def _plain(value: Any, serializer: Serializer) -> Any:
