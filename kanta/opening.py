@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from .core.replay import Replayed, replay, start_at_snapshot
 from .core.scan import Damage, RawRecord, Scan
 from .errors import DatabaseError, ReplayError
 from .state.gcpause import gc_paused
+from .state.normalise import normalisation
 from .storage import rotation
 from .storage.logfile import LogFile
 from .storage.sidefiles import drop_stale_temps, save_cut
@@ -201,7 +201,7 @@ def _replay_and_migrate(
     records, state, version, report = _migrate(setup, serializer, fold.state, fold.version)
     with gc_paused():
         live = decode_state(serializer, state, setup, position=None)
-        normalised = _normalise(serializer, state, live)
+        normalised = normalisation(serializer, state, live)
     if normalised is not None:
         change = _raw(serializer, normalised)
         records.append(Change(ts=setup.now(), a="migrate:msgspec", v=version, diff=change))
@@ -281,73 +281,6 @@ def decode_state(serializer: Serializer, state: Any, setup: Setup, position: int
             db_path=setup.path,
             position=position,
         ) from exc
-
-
-def _normalise(serializer: Serializer, state: Any, live: Any) -> dict[Any, Any] | None:
-    """The diff that re-encoding through the root type makes (new defaults, dropped fields)."""
-    if _encodes_alike(serializer, state, live):
-        # Nothing on disk would change. Settled first, by encoding: a tuple (a list once
-        # written) or a NaN (not equal to itself) differs in memory, and made a record
-        # that changed nothing at every open.
-        return None
-    canonical = serializer.to_state(live)
-    if canonical == state:
-        # The usual case, settled by one C-level comparison. Values that only compare
-        # equal (1 stored for a float field, 1.0) decode the same, so they are no change.
-        return None
-    change = diff(state, canonical)
-    if change is None:
-        return None
-    return _drop_set_reorders(change, state, live, serializer.key_form)
-
-
-def _encodes_alike(serializer: Serializer, state: Any, live: Any) -> bool:
-    try:
-        return serializer.encode_value(state) == serializer.encode_value(live)
-    except (msgspec.EncodeError, TypeError, ValueError, OverflowError):
-        return False  # a migration put something in the state that does not encode
-
-
-def _drop_set_reorders(
-    change: dict[Any, Any], stored: Any, typed: Any, key_form: Callable[[Any], Any]
-) -> dict[Any, Any] | None:
-    # A set comes back from encoding in its own iteration order; the same members in
-    # another order are not a change.
-    out: dict[Any, Any] = {}
-    for key, value in change.items():
-        name = key[1:] if isinstance(key, str) and key.startswith("$$") else key
-        old = stored.get(name) if isinstance(stored, dict) else None
-        child = _typed_child(typed, name, key_form)
-        if isinstance(child, set | frozenset) and _same_members(old, value):
-            continue
-        if isinstance(value, dict) and isinstance(old, dict) and "$replace" not in value:
-            value = _drop_set_reorders(value, old, child, key_form)
-            if value is None:
-                continue
-        out[key] = value
-    return out or None
-
-
-def _typed_child(typed: Any, name: Any, key_form: Callable[[Any], Any]) -> Any:
-    if isinstance(typed, dict):
-        if name in typed:
-            return typed[name]
-        # Keys that are not strings in memory (int, UUID) are strings on disk in JSON.
-        return next((value for key, value in typed.items() if key_form(key) == name), None)
-    if isinstance(typed, msgspec.Struct):
-        cls = type(typed)
-        wire = dict(zip(cls.__struct_encode_fields__, cls.__struct_fields__, strict=True))
-        return getattr(typed, wire.get(name, ""), None)
-    return None
-
-
-def _same_members(old: Any, new: Any) -> bool:
-    if not (isinstance(old, list) and isinstance(new, list)) or len(old) != len(new):
-        return False
-    try:
-        return set(old) == set(new)
-    except TypeError:
-        return False
 
 
 def corruption_error(damage: Damage, serializer: Serializer, path: Path) -> DatabaseError:
