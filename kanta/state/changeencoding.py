@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from ..core.diff import escape_key
 from ..core.logformat import ValueCodec
 from .clone import clone, nests_within
 from .gcpause import gc_paused
@@ -68,7 +69,7 @@ def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any,
     if bulk is not None and path and bulk.size == len(tree) - (REORDER in tree):
         return msgspec.Raw(bulk.encoded)
     out: dict[Any, Any] = {}
-    deleted = [_escape(codec.key_form(key)) for key, op in tree.items() if op == DELETE]
+    deleted = [escape_key(codec.key_form(key)) for key, op in tree.items() if op == DELETE]
     if deleted:
         out["$delete"] = deleted
     names = _encode_names(live)
@@ -76,7 +77,7 @@ def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any,
     for key, op in tree.items():
         if op == DELETE or key is REORDER:
             continue
-        wire_key = _escape(names.get(key, key) if names else key)
+        wire_key = escape_key(names.get(key, key) if names else key)
         child_hint = field_hint(type(live), key) if struct else dict_hint
         value = container_get(live, key)
         if type(op) is dict:
@@ -257,12 +258,6 @@ def equal_with_nan(a: Any, b: Any) -> bool:
             equal_with_nan(getattr(a, name), getattr(b, name)) for name in a.__struct_fields__
         )
     return bool(a == b)
-
-
-def _escape(key: Any) -> Any:
-    if type(key) is str and key.startswith("$"):
-        return "$" + key
-    return key
 
 
 _names: dict[type, dict[str, str] | None] = {}
