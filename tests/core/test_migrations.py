@@ -22,7 +22,7 @@ from kanta.core.migrations import (
 )
 from kanta.errors import DatabaseError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_module(name: str, source: str) -> ModuleType:

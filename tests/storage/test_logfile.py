@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kanta.errors import DatabaseError, FileLockError
 from kanta.storage.logfile import FileOps, LogFile
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = """
 import sys

@@ -14,7 +14,7 @@ from compat_models import Data, DataV2
 
 from kanta import Kanta
 
-COMPAT = Path(__file__).parent / "fixtures" / "compat"
+COMPAT = Path(__file__).parents[1] / "fixtures" / "compat"
 ROOTS: dict[str, Any] = {"dict": dict, "Data": Data, "DataV2": DataV2}
 FIXTURES = sorted(p.name.removesuffix(".expected.json") for p in COMPAT.glob("*.expected.json"))
 

@@ -22,7 +22,7 @@ import pytest
 from kanta import DatabaseError, DataIntegrityError, Kanta, MsgPackSerializer
 from kanta.storage.logfile import FileOps
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 FORMATS = ["json", "msgpack"]
 FAULTS = [("pwrite", errno.ENOSPC), ("pwrite", errno.EIO), ("fdatasync", errno.EIO)]
 
@@ -145,7 +145,7 @@ def test_after_a_failure_the_instance_fails_stop(
 
 WORKLOAD = """
 import asyncio, sys
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{here!r}, {tests!r}]  # this module, and the shared helpers it imports
 from test_faults import _workload
 from pathlib import Path
 print("acked", asyncio.run(_workload(Path(sys.argv[1]), sys.argv[2])), flush=True)
@@ -160,7 +160,8 @@ print("acked", asyncio.run(_workload(Path(sys.argv[1]), sys.argv[2])), flush=Tru
 def test_strace_injected_errors_lose_nothing_acknowledged(
     fmt: str, syscall: str, error: str, tmp_path: Path
 ) -> None:
-    script = WORKLOAD.format(tests=str(Path(__file__).parent))
+    here = Path(__file__).parent
+    script = WORKLOAD.format(here=str(here), tests=str(here.parent))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for when in range(1, 40):
         path = tmp_path / f"{syscall}-{when}.kantadb"

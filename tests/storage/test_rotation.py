@@ -21,8 +21,8 @@ from kanta.history import read_history
 from kanta.storage.logfile import LogFile
 from kanta.storage.rotation import rotate
 
-COMPAT = Path(__file__).parent / "fixtures" / "compat"
-ROOT = Path(__file__).parent.parent
+COMPAT = Path(__file__).parents[1] / "fixtures" / "compat"
+ROOT = Path(__file__).parents[2]
 DAY = datetime(2027, 1, 1, tzinfo=UTC)
 CUTOFF = datetime(2027, 1, 3, 12, tzinfo=UTC)
 

@@ -26,7 +26,7 @@ from compat_models import Address, Data, DataV2, User
 
 from kanta import Kanta, MsgPackSerializer
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 PROBE = TESTS / "kanta094_probe.py"
 VENV = Path(tempfile.gettempdir()) / "kanta-test-venv-094"
 FORMATS = ["json", "msgpack"]

@@ -19,8 +19,8 @@ import pytest
 from kanta.cli import common as cli_common
 from kanta.cli.commands import main
 
-ROOT = Path(__file__).parent.parent
-COMPAT = Path(__file__).parent / "fixtures" / "compat"
+ROOT = Path(__file__).parents[2]
+COMPAT = Path(__file__).parents[1] / "fixtures" / "compat"
 TYPES = {"json": COMPAT / "types.json.kantadb", "msgpack": COMPAT / "types.msgpack.kantadb"}
 MIGRATED = {
     "json": COMPAT / "migrated.json.kantadb",

@@ -11,7 +11,7 @@ from filetools import strip_seals
 from kanta.core.jsonlines import JsonSerializer
 from kanta.core.records import Change, Snapshot
 
-COMPAT = Path(__file__).parent / "fixtures" / "compat"
+COMPAT = Path(__file__).parents[1] / "fixtures" / "compat"
 JSON_FILES = sorted(p for p in COMPAT.glob("*.kantadb") if "json" in p.name)
 ser = JsonSerializer()
 

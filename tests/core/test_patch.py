@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kanta.core.diff import exactly_equal
 from kanta.core.patch import PatchError, apply_in_place, patch
 
-COMPAT = Path(__file__).parent / "fixtures" / "compat"
+COMPAT = Path(__file__).parents[1] / "fixtures" / "compat"
 
 
 def typed(tree: object) -> object:

@@ -19,7 +19,7 @@ from kanta.core.msgpackframes import (
 )
 from kanta.core.records import Change, Snapshot
 
-COMPAT = Path(__file__).parent / "fixtures" / "compat"
+COMPAT = Path(__file__).parents[1] / "fixtures" / "compat"
 BINARY = sorted(COMPAT.glob("*msgpack*.kantadb"))
 
 

@@ -12,7 +12,7 @@ from compat_models import Data
 from kanta import JsonSerializer, Kanta, MsgPackSerializer, verify
 from kanta.history import read_history
 
-COMPAT = Path(__file__).parent / "fixtures" / "compat"
+COMPAT = Path(__file__).parents[1] / "fixtures" / "compat"
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from kanta.core.jsonlines import JsonSerializer
 from kanta.errors import DatabaseError
 from kanta.printable import json_printable, printable
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 TYPES = ROOT / "tests" / "fixtures" / "compat" / "types.json.kantadb"
 NOW = datetime(2027, 1, 1, 0, 12, 30, tzinfo=UTC)
 FORMATS = ["json", "msgpack"]
