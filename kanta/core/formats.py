@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import DatabaseError
 from .jsonlines import JsonSerializer, looks_json
 from .logformat import LogFormat
-from .msgpackframes import MsgPackSerializer, looks_binary, torn_first_frame
+from .msgpackframes import SEED_SIZE, MsgPackSerializer, looks_binary, torn_first_frame
 
 Serializer = LogFormat  # the one interface both formats implement
 
@@ -66,7 +66,9 @@ def torn_first_write(data: bytes) -> bool:
     a torn write: it may be another program's file, so it is never replaced.
     """
     body = data.rstrip(b"\0")
-    if not body:
+    if len(body) < 2 * SEED_SIZE:
+        # Zeros, or fewer than 8 bytes: no record of either format fits, and a binary seed
+        # may start like JSON (`{`, `S`), so the format cannot be told either.
         return True
     if looks_json(body):
         return b"\n" not in body and _starts_like_change(body)

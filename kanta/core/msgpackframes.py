@@ -31,6 +31,7 @@ _LENGTH = struct.Struct("<I")
 _HEADER = struct.Struct(f"<{SEED_SIZE}sI{CHECKSUM_SIZE}s")  # marker, length, checksum
 _OFFSET = struct.Struct("<Q")  # a frame's offset in its checksum key: offset.to_bytes(8, "little")
 _new_record = partial(tuple.__new__, RawRecord)
+_JSON_START = b'{"ts":"'  # how every change record of a JSON log starts
 
 _encoder = msgspec.msgpack.Encoder()
 _change_decoder = msgspec.msgpack.Decoder(Change)
@@ -60,23 +61,23 @@ def looks_binary(data: bytes) -> bool:
     """Whether file contents are in the binary format: the first marker matches the seed.
 
     Shorter contents (a torn seed or marker) cannot show it; they count as binary unless
-    they start like JSON, and hold no whole record either way.
+    they are the start of a JSON change record, and hold no whole record either way.
     """
     if len(data) >= 2 * SEED_SIZE:
         seed, marker = data[:SEED_SIZE], data[SEED_SIZE : 2 * SEED_SIZE]
         return marker in (seed, invert(seed))
-    return bool(data) and not data.startswith((b"{", b"S"))
+    # Only the start of a change record is JSON: a new file never starts with a snapshot,
+    # and a seed may start with `{` or `S` as well as any other byte.
+    return bool(data) and not _JSON_START.startswith(data[: len(_JSON_START)])
 
 
 def torn_first_frame(data: bytes) -> bool:
     """Whether `data` is the start of a new binary log's first frame, cut short by a crash.
 
-    Fewer than 8 bytes (a seed and marker cut short) hold nothing either way; beyond
-    them, the first marker must match the seed (a new file starts with a change) and the
-    frame must run past the end of the data.
+    At least a seed and a marker (`torn_first_write` settles shorter data): the marker
+    must match the seed (a new file starts with a change) and the frame must run past
+    the end of the data.
     """
-    if len(data) < 2 * SEED_SIZE:
-        return True
     if data[SEED_SIZE : 2 * SEED_SIZE] != invert(data[:SEED_SIZE]):
         return False
     if len(data) < SEED_SIZE + FRAME_HEADER:

@@ -387,3 +387,24 @@ def test_a_value_too_deep_to_show_is_an_error_not_a_traceback(
     assert code in (0, 10)
     if code == 10:
         assert f"{path}: a value is nested too deeply" in err
+
+
+@pytest.mark.parametrize("first", [b"S", b"{", b"\x00"])
+async def test_a_binary_file_cut_short_whatever_its_seed_starts_with(
+    first: bytes, tmp_path: Path
+) -> None:
+    # A seed is random: it may start like JSON (`{`, `S`). A crash can leave any prefix.
+    path = tmp_path / "db.kantadb"
+    async with Kanta(path, Data(), serializer=MsgPackSerializer(first + b"\x01\x02\x03")) as db:
+        with db.transaction("add") as d:
+            d.users["a"] = User(name="A")
+    data = path.read_bytes()
+    for size in range(1, 24):
+        path.write_bytes(data[:size])
+        for side in tmp_path.glob("*.cut-*"):
+            side.unlink()
+        async with Kanta(path, Data()) as db:
+            assert db.rev == 1
+        if size >= 4:  # the seed survived: the file goes on in its own format
+            assert path.read_bytes()[:4] == data[:4]
+            assert detect(path.read_bytes()).name == "msgpack"
