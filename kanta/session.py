@@ -74,9 +74,12 @@ class Session:
         tracker = Tracker(shadow_of(data))
         writer = None
         if not readonly:
-            writer = Writer(loaded.file, loaded.serializer)
-            writer.replay_bytes = loaded.replay_bytes
-            writer.state_bytes = loaded.state_bytes
+            writer = Writer(
+                loaded.file,
+                loaded.serializer,
+                replay_bytes=loaded.replay_bytes,
+                state_bytes=loaded.state_bytes,
+            )
         session = cls(
             path,
             data,

@@ -40,12 +40,14 @@ class Writer:
     sync every later flush fails: nothing is reported written that was not.
     """
 
-    def __init__(self, file: LogFile, serializer: Serializer) -> None:
+    def __init__(
+        self, file: LogFile, serializer: Serializer, *, replay_bytes: int = 0, state_bytes: int = 0
+    ) -> None:
         self.file = file
         self.serializer = serializer
         # What opening would replay: change bytes since the last snapshot, and its size.
-        self.replay_bytes = 0
-        self.state_bytes = 0
+        self.replay_bytes = replay_bytes
+        self.state_bytes = state_bytes
         self._queue: list[Record] = []
         self._queued = self._written = self._synced = 0  # records, counted since opening
         # Records queued up to and including the last snapshot: the counters above drop
