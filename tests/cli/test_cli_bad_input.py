@@ -395,3 +395,24 @@ def test_a_text_or_binary_file_exits_10(
     assert (code, out) == (10, ""), err
     assert "Traceback" not in err
     assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("alias", [False, True])
+def test_output_onto_the_database_itself_is_refused(
+    alias: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "db.kantadb"
+
+    async def make() -> None:
+        async with Kanta(path, {}, type=dict) as db:
+            with db.transaction("set") as data:
+                data["a"] = 1
+
+    asyncio.run(make())
+    before = path.read_bytes()
+    target = tmp_path / "link.kantadb" if alias else path
+    if alias:
+        target.symlink_to(path)  # another name for the same file
+    assert main([str(path), "-q", "-o", str(target)]) == 1
+    assert "that is the database file" in capsys.readouterr().err
+    assert path.read_bytes() == before
