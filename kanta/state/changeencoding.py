@@ -65,7 +65,7 @@ def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any,
     as its entries written one by one. Raises UnstorableChange.
     """
     struct = is_struct(live)
-    bulk = None if struct else _check_bulk(tree, live, hint, codec)
+    bulk = None if struct else _check_bulk(tree, live, hint, codec, len(path))
     if bulk is not None and path and bulk.size == len(tree) - (REORDER in tree):
         return msgspec.Raw(bulk.encoded)
     out: dict[Any, Any] = {}
@@ -100,7 +100,9 @@ class _Bulk(NamedTuple):
     size: int  # how many
 
 
-def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) -> _Bulk | None:
+def _check_bulk(
+    tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec, depth: int
+) -> _Bulk | None:
     """Check the plain assignments of a dict node in one pass and keep their copies.
 
     None when there are few of them, or when any one fails a check or reads back in
@@ -112,9 +114,13 @@ def _check_bulk(tree: Tree, live: dict[Any, Any], hint: Any, codec: ValueCodec) 
     values = _appended(live, keys)
     if values is None:
         values = {key: live[key] for key in keys}
+    # The entries sit one level below this dict, which is `depth` levels down.
+    levels = MAX_DEPTH - depth - 1
     bound = static_depth(value_hint(hint))
-    if bound is None or bound >= MAX_DEPTH - 1:
-        return None  # the entries may nest deep: checked one by one, which names the path
+    if (bound is None or bound > levels) and not all(
+        nests_within(value, levels) for value in values.values()
+    ):
+        return None  # one nests too deep: checked one by one, which names the path
     try:
         encoded = codec.encode_value(values)
     except _ENCODE_ERRORS:

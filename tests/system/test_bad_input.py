@@ -408,3 +408,24 @@ async def test_a_binary_file_cut_short_whatever_its_seed_starts_with(
         if size >= 4:  # the seed survived: the file goes on in its own format
             assert path.read_bytes()[:4] == data[:4]
             assert detect(path.read_bytes()).name == "msgpack"
+
+
+async def test_a_bulk_insert_with_one_value_too_deep_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.kantadb"
+    async with Kanta(path, Loose()) as db:
+        with db.transaction("empty") as d:
+            d.x = {}
+        entries: dict[str, Any] = {f"k{i}": {"v": i} for i in range(40)}  # a bulk insert
+        with db.transaction("shallow bulk") as d:
+            d.x.update(entries)
+        with (
+            pytest.raises(DatabaseError, match="nested more than") as caught,
+            db.transaction("deep bulk") as d,
+        ):
+            d.x.update({f"j{i}": i for i in range(40)} | {"deep": _nested(200, as_dict=True)})
+        assert "x.deep" in str(caught.value)
+        assert db.data.x == entries
+    async with Kanta(path, Loose()) as db:
+        assert db.data.x == entries
