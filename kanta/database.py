@@ -113,8 +113,14 @@ class Kanta(Generic[T]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def open(self, *, create: bool = True, readonly: bool = False) -> None:
-        """Open (or create) the file, replay it, migrate, and start the background writer."""
+    async def open(
+        self, *, create: bool = True, readonly: bool = False, log: bool | logging.Logger = True
+    ) -> None:
+        """Open (or create) the file, replay it, migrate, and start the background writer.
+
+        `log` is for what opening logs (created, opened, migrated): False silences it, a
+        `logging.Logger` takes it instead of kanta's own loggers.
+        """
         if self._session is not None and self._session.is_open:
             raise DataIntegrityError("the database is already open", db_path=self._path)
         file = await asyncio.to_thread(LogFile.open, self._path, create=create, readonly=readonly)
@@ -147,7 +153,7 @@ class Kanta(Generic[T]):
             flush = weakref.WeakMethod(self._background_flush)
             every = flush_periodically(flush, session.stopping, self.flush_interval)
             session.background = asyncio.create_task(every)
-        await emit.log_open(session, self._callbacks, loaded)
+        await emit.log_open(session, self._callbacks, loaded, log=log)
 
     def _opening(self) -> opening.Setup:
         """What opening the file needs from this instance."""

@@ -102,8 +102,12 @@ def log_abort(
     dispatch(callbacks, event, [], None)
 
 
-async def log_open(session: Session, callbacks: Callbacks, loaded: Loaded) -> None:
+async def log_open(
+    session: Session, callbacks: Callbacks, loaded: Loaded, *, log: bool | logging.Logger = True
+) -> None:
     """Log what opening did: a new file and its bootstrap record, or the migrations run."""
+    if log is False:
+        return
     if loaded.created:
         _announce(session, callbacks, BOOTSTRAP, "created")
         for record in loaded.changes:
