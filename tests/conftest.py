@@ -27,3 +27,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def long_run(request: pytest.FixtureRequest) -> bool:
     """Whether `--long` was given."""
     return bool(request.config.getoption("--long"))
+
+
+@pytest.fixture(scope="session")
+def kanta094() -> str:
+    """The interpreter of a virtualenv with kanta 0.9.4, or a skip saying why not."""
+    import subprocess
+
+    import kanta094 as black_box
+
+    try:
+        return black_box.interpreter()
+    except (subprocess.SubprocessError, OSError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        pytest.skip(f"cannot create a virtualenv with kanta 0.9.4: {exc} {detail[-300:]!r}")
+
+
+@pytest.fixture(scope="session")
+def ours() -> str:
+    """The interpreter that runs our kanta (this one)."""
+    import sys
+
+    return sys.executable

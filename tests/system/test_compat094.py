@@ -3,8 +3,8 @@
 Files we write (both formats, every field type of compat_models, deletes, list edits,
 `$`-keys, a Struct over None, snapshots, a migration) must open in 0.9.4 to the same state,
 revision and version; files 0.9.4 writes at test time must open in ours the same way.
-The virtualenv is made once per machine (pip must reach PyPI); without it, these skip
-and say why. `KANTA094_PYTHON` may name an existing interpreter that has kanta 0.9.4.
+The virtualenv is the `kanta094` fixture's (tests/kanta094.py); without it, these skip
+and say why.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,35 +26,7 @@ from kanta import Kanta, MsgPackSerializer
 
 TESTS = Path(__file__).parents[1]
 PROBE = TESTS / "kanta094_probe.py"
-VENV = Path(tempfile.gettempdir()) / "kanta-test-venv-094"
 FORMATS = ["json", "msgpack"]
-
-
-def _make_venv() -> str:
-    python = VENV / "bin" / "python"
-    if python.exists():
-        return str(python)
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, capture_output=True)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "kanta==0.9.4"],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return str(python)
-
-
-@pytest.fixture(scope="module")
-def kanta094() -> str:
-    """The interpreter of a virtualenv with kanta 0.9.4, or a skip saying why not."""
-    python = os.environ.get("KANTA094_PYTHON")
-    if python:
-        return python
-    try:
-        return _make_venv()
-    except (subprocess.SubprocessError, OSError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        pytest.skip(f"cannot create a virtualenv with kanta 0.9.4: {exc} {detail[-300:]!r}")
 
 
 def _probe(python: str, *args: str) -> dict[str, Any]:
