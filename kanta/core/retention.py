@@ -8,6 +8,7 @@ from typing import TypeVar
 
 R = TypeVar("R")
 STAMP = "%Y%m%dT%H%M%SZ"
+ROTATED_SUFFIX = ".kantadb"
 
 
 def window(retention: timedelta | int | None) -> timedelta | None:
@@ -39,23 +40,27 @@ def aged_out(
     return count
 
 
-def rotated_names(stem: str, suffix: str, cutoff: datetime) -> Iterator[str]:
-    """`{stem}@{cutoff}{suffix}`, then `.1`, `.2`, ... before the suffix for collisions."""
-    base = f"{stem}@{cutoff.strftime(STAMP)}"
-    yield base + suffix
+def rotated_names(stem: str, ends_at: datetime) -> Iterator[str]:
+    """`{stem}@{ends_at}.kantadb`, then `.1`, `.2`, ... before `.kantadb` for collisions.
+
+    `stem` is the database's name without its extension: `data`, `data.kantadb` and
+    `data.db` all rotate to `data@....kantadb`, as in kanta 0.9.x.
+    """
+    base = f"{stem}@{ends_at.strftime(STAMP)}"
+    yield base + ROTATED_SUFFIX
     number = 1
     while True:
-        yield f"{base}.{number}{suffix}"
+        yield f"{base}.{number}{ROTATED_SUFFIX}"
         number += 1
 
 
-def is_rotated_name(name: str, stem: str, suffix: str) -> bool:
+def is_rotated_name(name: str, stem: str) -> bool:
     """Whether a file name is one of `rotated_names` for this database."""
-    return name.startswith(f"{stem}@") and name.endswith(suffix)
+    return name.startswith(f"{stem}@") and name.endswith(ROTATED_SUFFIX)
 
 
-def rotation_order(name: str, stem: str, suffix: str) -> tuple[str, int]:
-    """Sort key of a rotated file name: its cutoff, then its collision number."""
-    middle = name[len(stem) + 1 : len(name) - len(suffix)]
+def rotation_order(name: str, stem: str) -> tuple[str, int]:
+    """Sort key of a rotated file name: its timestamp, then its collision number."""
+    middle = name[len(stem) + 1 : len(name) - len(ROTATED_SUFFIX)]
     stamp, _, number = middle.partition(".")
     return stamp, int(number) if number.isdigit() else 0

@@ -3,10 +3,12 @@
 Steps, all while the writer's lock on the database is held:
 1. A rotated file left by a rotation that crashed before step 3 is recognised (its bytes
    are a prefix of the database) and removed.
-2. The aged-out records are written, byte for byte, to `{stem}@{cutoff}.kantadb` (a
-   valid database itself), synced, linked into place, and the directory synced.
-3. The database is atomically replaced by a snapshot of the state at the cutoff, carrying
-   its revision, followed by the records kept; the lock moves to the new inode first.
+2. The aged-out records are written, byte for byte, to `{stem}@{ts}.kantadb` (a valid
+   database itself; `ts` is the last one's), synced, linked into place, and the directory
+   synced.
+3. The database is atomically replaced by a snapshot of the state after them (with their
+   last `ts` and its revision), followed by the records kept; the lock moves to the new
+   inode first.
 Killed at any point, a reopen finds the old file intact (and redoes the rotation) or the
 rotated pair complete.
 """
@@ -48,13 +50,16 @@ def rotate(
         return None
     head = data[: records[count - 1].end]
     fold = replay(serializer, records[:count], file.path).fold
+    # Named, and its state stamped, after the last record it moves out (as kanta 0.9.x):
+    # the point in history the rotated file ends at, whenever the rotation ran.
+    ends_at = decode_record(serializer, records[count - 1], file.path).ts
     snapshot = Snapshot(
-        cutoff, fold.version, fold.state, fold.mtime, fold.rev, SNAPSHOT_META_FORMAT
+        ends_at, fold.version, fold.state, fold.mtime, fold.rev, SNAPSHOT_META_FORMAT
     )
     body = _rebuild(serializer, snapshot, records[count:])
     drop_stale_temps(file.path, file.ops)
     _drop_stale_rotation(file.path, data)
-    history = write_beside(_candidates(file.path, cutoff), head, file.ops)
+    history = write_beside(_candidates(file.path, ends_at), head, file.ops)
     return Rotated(file.replace_with(body), body, history)
 
 
@@ -72,17 +77,17 @@ def _rebuild(serializer: Serializer, snapshot: Snapshot, kept: list[RawRecord]) 
     return b"".join(chunks)
 
 
-def _candidates(path: Path, cutoff: datetime) -> list[Path]:
-    names = rotated_names(path.stem, path.suffix, cutoff)
+def _candidates(path: Path, ends_at: datetime) -> list[Path]:
+    names = rotated_names(path.stem, ends_at)
     return [path.with_name(next(names)) for _ in range(1000)]
 
 
 def _drop_stale_rotation(path: Path, data: bytes) -> None:
     """Remove the newest rotated file if it is a prefix of the database (a crashed rotation)."""
-    rotated = list_beside(path, lambda name: is_rotated_name(name, path.stem, path.suffix))
+    rotated = list_beside(path, lambda name: is_rotated_name(name, path.stem))
     if not rotated:
         return
-    newest = max(rotated, key=lambda p: rotation_order(p.name, path.stem, path.suffix))
+    newest = max(rotated, key=lambda p: rotation_order(p.name, path.stem))
     if data.startswith(read_beside(newest)):
         remove(newest)
 

@@ -94,14 +94,14 @@ def test_rotation_keeps_every_revision_across_the_pair(
 
 
 def test_names_collide_into_numbered_files(tmp_path: Path) -> None:
-    names = rotated_names("db", ".kantadb", CUTOFF)
+    names = rotated_names("db", CUTOFF)
     assert [next(names) for _ in range(3)] == [
         "db@20270103T120000Z.kantadb",
         "db@20270103T120000Z.1.kantadb",
         "db@20270103T120000Z.2.kantadb",
     ]
-    assert rotation_order("db@20270103T120000Z.2.kantadb", "db", ".kantadb") > rotation_order(
-        "db@20270103T120000Z.kantadb", "db", ".kantadb"
+    assert rotation_order("db@20270103T120000Z.2.kantadb", "db") > rotation_order(
+        "db@20270103T120000Z.kantadb", "db"
     )
     path = tmp_path / "db.kantadb"
     _make(path, JsonSerializer(), 7)
