@@ -15,11 +15,19 @@ import msgspec
 from .callbacks import Callbacks
 from .core.diff import diff
 from .core.formats import Serializer, fresh, serializer_for, torn_first_write
-from .core.migrations import MigrationReport, code_version, load_migrations, plan, run
+from .core.migrations import (
+    Migration,
+    MigrationReport,
+    code_version,
+    load_migrations,
+    missing,
+    plan,
+    run,
+)
 from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot, SnapshotHead
 from .core.replay import Replayed, replay, start_at_snapshot
 from .core.scan import Damage, RawRecord, Scan
-from .errors import DatabaseError, ReplayError
+from .errors import DatabaseError, DataIntegrityError, ReplayError
 from .state.gcpause import gc_paused
 from .state.normalise import normalisation
 from .storage import rotation
@@ -72,7 +80,8 @@ async def load(setup: Setup, file: LogFile, *, create: bool, readonly: bool) -> 
         await asyncio.to_thread(drop_stale_temps, file.path, file.ops)
     if not data:
         if readonly or not create:
-            raise DatabaseError("the database file is empty", db_path=file.path)
+            # A DataIntegrityError, as in kanta 0.9.x: there is no database to open.
+            raise DataIntegrityError("the database file is empty", db_path=file.path, action="open")
         loaded = await bootstrap(setup, fresh(setup.serializer))
     else:
         loaded = await _load_existing(setup, file, data, readonly)
@@ -125,7 +134,8 @@ async def _load_existing(setup: Setup, file: LogFile, data: bytes, readonly: boo
         opened = _replay_and_migrate(setup, serializer, scan.records, file.path, scan.verified)
     records, fold = opened.records, opened.replayed.fold
     rev = fold.rev
-    if records and not readonly:
+    # A migration run writes a snapshot even when it changed nothing: it holds the version.
+    if (records or opened.report is not None) and not readonly:
         rev += len(records)
         state_raw = _raw(serializer, opened.live)
         snapshot = Snapshot(
@@ -198,13 +208,21 @@ def _replay_and_migrate(
     with gc_paused():
         replayed = replay(serializer, raws, path, verified=verified)
     fold = replayed.fold
-    records, state, version, report = _migrate(setup, serializer, fold.state, fold.version)
+    stored = fold.version
+    migrations = load_migrations(setup.migrations, db_path=path)
+    versions = plan(stored, migrations, db_path=path)
+    # What the record of this opening is measured from: the migrations change the state
+    # in place, and the record holds them and msgspec's normalisation together.
+    before = _copy(fold.state) if versions else fold.state
+    state, report = _migrate(setup, fold.state, stored, migrations, versions)
+    version = stored if report is None else report.version
     with gc_paused():
         live = decode_state(serializer, state, setup, position=None)
-        normalised = normalisation(serializer, state, live)
-    if normalised is not None:
-        change = _raw(serializer, normalised)
-        records.append(Change(ts=setup.now(), a="migrate:msgspec", v=version, diff=change))
+        change = normalisation(serializer, before, live)
+    records: list[Change | Snapshot] = []
+    if change is not None:
+        action = "migrate:msgspec" if report is None else f"migrate:v{version}"
+        records.append(Change(ts=setup.now(), a=action, v=version, diff=_raw(serializer, change)))
     return _Opened(replayed, live, version, records, report)
 
 
@@ -249,20 +267,28 @@ async def _rotate_at_open(
 
 
 def _migrate(
-    setup: Setup, serializer: Serializer, state: Any, stored: int
-) -> tuple[list[Change | Snapshot], Any, int, MigrationReport | None]:
-    migrations = load_migrations(setup.migrations, db_path=setup.path)
-    versions = plan(stored, migrations, db_path=setup.path)
+    setup: Setup, state: Any, stored: int, migrations: dict[int, Migration], versions: list[int]
+) -> tuple[Any, MigrationReport | None]:
+    """Run the planned migrations on the replayed state (in place where they mutate it)."""
     if not versions:
-        return [], state, stored, None
-    before = msgspec.msgpack.decode(msgspec.msgpack.encode(state))
+        return state, None
+    skipped = missing(stored, versions)
+    if skipped:
+        logger.warning(
+            "kanta: %s: no migration for version%s %s; migrating from version %d runs %s",
+            setup.path,
+            "s" if len(skipped) > 1 else "",
+            ", ".join(str(number) for number in skipped),
+            stored,
+            ", ".join(f"migrate_v{number}" for number in versions),
+        )
     owner = setup.callbacks.owner  # what a `migrate_vN(d, kanta)` migration is handed
-    state, report = run(
-        state, versions, migrations, stored_version=stored, kanta=owner, db_path=setup.path
-    )
-    change = _raw(serializer, diff(before, state) or {})
-    record = Change(ts=setup.now(), a=f"migrate:v{report.version}", v=report.version, diff=change)
-    return [record], state, report.version, report
+    return run(state, versions, migrations, stored_version=stored, kanta=owner, db_path=setup.path)
+
+
+def _copy(state: Any) -> Any:
+    """A deep copy of a builtin state."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(state))
 
 
 def _raw(serializer: Serializer, value: Any) -> msgspec.Raw:

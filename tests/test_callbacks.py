@@ -560,7 +560,7 @@ async def test_logmigr_receives_the_report_after_migrations(path: Path) -> None:
         pass
     ((report, lang),) = reports
     assert (report.original, report.version, lang) == (0, 1, "fi")
-    assert report.migrations == ["migrate_v1"]
+    assert [info.name for info in report.migrations] == ["migrate_v1"]
     async with db:  # nothing to migrate any more
         pass
     assert len(reports) == 1

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from ..errors import DatabaseError
+from .diff import diff
 
 __all__ = [
     "Migration",
@@ -20,6 +21,7 @@ __all__ = [
     "MigrationReport",
     "code_version",
     "load_migrations",
+    "missing",
     "plan",
     "run",
 ]
@@ -32,11 +34,14 @@ _NAME = re.compile(r"migrate_v([1-9][0-9]*)")
 
 
 class MigrationInfo(msgspec.Struct, frozen=True):
-    """One migration that was applied."""
+    """One migration that was applied: what it was, and what it did."""
 
     version: int
     name: str
-    description: str
+    description: str  # the docstring's first line without its final period, or "vN"
+    changed: bool = False  # whether it changed the state
+    diff: dict[str, Any] | None = None  # what it changed (None when nothing)
+    before: dict[str, Any] | None = None  # the state it was given
 
 
 class MigrationReport(msgspec.Struct):
@@ -47,9 +52,9 @@ class MigrationReport(msgspec.Struct):
     applied: list[MigrationInfo]
 
     @property
-    def migrations(self) -> list[str]:
-        """The names of the applied migration functions, in the order they ran."""
-        return [info.name for info in self.applied]
+    def migrations(self) -> list[MigrationInfo]:
+        """The applied migrations, in the order they ran (kanta 0.9.x's name for `applied`)."""
+        return self.applied
 
 
 def load_migrations(
@@ -81,20 +86,28 @@ def plan(
     *,
     db_path: str | Path | None = None,
 ) -> list[int]:
-    """The migration versions to run, in order, to bring `stored_version` up to the code's."""
+    """The migration versions to run, in order, to bring `stored_version` up to the code's.
+
+    A gap in the numbering (`migrate_v1`, `migrate_v3`) runs what exists, as kanta 0.9.x
+    does: see `missing` for the numbers to warn about. Without any migrations, a file of
+    any version opens as it is (reporting tools open files of every version).
+    """
     highest = code_version(migrations)
     if stored_version < 0:
         raise DatabaseError(f"invalid stored schema version {stored_version}", db_path=db_path)
-    if stored_version > highest:
+    if migrations and stored_version > highest:
         raise DatabaseError(
             f"database version {stored_version} is newer than the code "
             f"(highest migration {highest}); upgrade the application",
             db_path=db_path,
         )
-    versions = list(range(stored_version + 1, highest + 1))
-    for version in versions:
-        _lookup(migrations, version, db_path)
-    return versions
+    return [version for version in migrations if version > stored_version]
+
+
+def missing(stored_version: int, versions: list[int]) -> list[int]:
+    """The numbers a planned run skips: gaps between the stored version and the last one."""
+    wanted = range(stored_version + 1, versions[-1] + 1) if versions else range(0)
+    return [version for version in wanted if version not in versions]
 
 
 def run(
@@ -111,8 +124,9 @@ def run(
     applied: list[MigrationInfo] = []
     for version in versions:
         function = _lookup(migrations, version, db_path)
+        before = _copy(state)
         state = _apply(function, version, state, kanta, db_path)
-        applied.append(_info(function, version))
+        applied.append(_info(function, version, before, diff(before, state)))
     reached = versions[-1] if versions else original
     return state, MigrationReport(version=reached, original=original, applied=applied)
 
@@ -177,9 +191,19 @@ def _apply(
     return result
 
 
-def _info(function: Migration, version: int) -> MigrationInfo:
+def _info(
+    function: Migration, version: int, before: dict[str, Any], change: dict[str, Any] | None
+) -> MigrationInfo:
     first_line = (inspect.getdoc(function) or "").partition("\n")[0].strip()
-    return MigrationInfo(version=version, name=f"migrate_v{version}", description=first_line)
+    description = first_line.removesuffix(".") or f"v{version}"
+    name = f"migrate_v{version}"
+    return MigrationInfo(version, name, description, change is not None, change, before)
+
+
+def _copy(state: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a builtin state (what a migration was given, for its report)."""
+    copied: dict[str, Any] = msgspec.msgpack.decode(msgspec.msgpack.encode(state))
+    return copied
 
 
 def _original(stored_version: int | None, versions: list[int]) -> int:

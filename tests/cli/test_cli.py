@@ -326,7 +326,7 @@ def test_data_accepts_module_attr_and_dotted_names(kanta: Any) -> None:
 def test_migrations_apply_to_the_selected_state(kanta: Any, fmt: str) -> None:
     run = kanta(MIGRATED[fmt], "-r", "l2", "-m", "compat_migrations", "-o", "-")
     assert run.code == 0
-    assert "migrated v0 -> v2 in memory: migrate_v1 (Rename counter to total.)" in run.err
+    assert "migrated v0 -> v2 in memory: migrate_v1 (Rename counter to total)" in run.err
     state = json.loads(run.out)
     assert (state["total"], state["lang"]) == (5, "fi")
     assert "counter" not in state

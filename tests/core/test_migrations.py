@@ -17,6 +17,7 @@ from kanta.core.migrations import (
     MigrationReport,
     code_version,
     load_migrations,
+    missing,
     plan,
     run,
 )
@@ -165,20 +166,23 @@ def test_plan_stored_newer_than_code() -> None:
     assert info.value.db_path == Path("app.kantadb")
 
 
-def test_plan_stored_version_without_any_migrations() -> None:
-    with pytest.raises(DatabaseError, match="highest migration 0"):
-        plan(1, {})
+def test_plan_without_any_migrations_opens_any_version_as_it_is() -> None:
+    # As kanta 0.9.x: reporting tools open files of every version without migrations.
+    assert plan(7, {}) == []
 
 
-def test_plan_gap_names_the_missing_function() -> None:
-    with pytest.raises(DatabaseError, match="migrate_v2") as info:
-        plan(0, {1: noop, 3: noop}, db_path="app.kantadb")
-    assert info.value.db_path == Path("app.kantadb")
+def test_plan_with_a_gap_runs_what_exists_and_names_the_missing_number() -> None:
+    # As kanta 0.9.x; opening logs a warning naming the missing numbers.
+    assert plan(0, {1: noop, 3: noop}) == [1, 3]
+    assert missing(0, [1, 3]) == [2]
+    assert plan(1, {1: noop, 3: noop}) == [3]
+    assert missing(1, [3]) == [2]
 
 
-def test_plan_only_v2_defined_from_zero_is_a_gap() -> None:
-    with pytest.raises(DatabaseError, match="migrate_v1"):
-        plan(0, {2: noop})
+def test_plan_only_v2_defined_from_zero_runs_v2() -> None:
+    assert plan(0, {2: noop}) == [2]
+    assert missing(0, [2]) == [1]
+    assert missing(0, []) == []
 
 
 def test_plan_rejects_negative_stored_version() -> None:
@@ -227,26 +231,36 @@ def test_run_report_contents() -> None:
     migrations = load_migrations(make_module("chain", CHAIN))
     state, report = run({"counter": 1}, [2, 3], migrations, kanta="me")
     assert state == {"counter": 1, "lang": "fi", "by": "me"}
+    # As kanta 0.9.x: a description is the docstring's first line without its final
+    # period, or "vN"; each migration says what it was given and what it changed.
     assert report == MigrationReport(
         version=3,
         original=1,
         applied=[
-            MigrationInfo(version=2, name="migrate_v2", description=""),
-            MigrationInfo(version=3, name="migrate_v3", description="Record who migrated."),
+            MigrationInfo(2, "migrate_v2", "v2", True, {"lang": "fi"}, {"counter": 1}),
+            MigrationInfo(
+                3,
+                "migrate_v3",
+                "Record who migrated",
+                True,
+                {"by": "me"},
+                {"counter": 1, "lang": "fi"},
+            ),
         ],
     )
-    assert report.migrations == ["migrate_v2", "migrate_v3"]
+    assert report.migrations is report.applied  # kanta 0.9.x's name
 
 
 def test_run_reports_the_version_name_even_for_lambdas() -> None:
     _, report = run({}, [1], {1: lambda d: None})
-    assert report.migrations == ["migrate_v1"]
+    (info,) = report.migrations
+    assert (info.name, info.changed, info.diff, info.before) == ("migrate_v1", False, None, {})
 
 
 def test_run_description_is_first_docstring_line() -> None:
     migrations = load_migrations(make_module("chain", CHAIN))
     _, report = run({"counter": 0}, [1], migrations)
-    assert report.applied[0].description == "Rename counter to total."
+    assert report.applied[0].description == "Rename counter to total"
 
 
 def test_run_nothing_keeps_the_stored_version() -> None:
@@ -298,7 +312,7 @@ def test_example_migrations_bring_v0_to_v2(monkeypatch: pytest.MonkeyPatch) -> N
     migrations = load_migrations("migrations_example.schema_v2")
     v0 = {"users": {"ada": {"name": "Ada Lovelace"}}}
     state, report = run(v0, plan(0, migrations), migrations, stored_version=0)
-    assert report.migrations == ["migrate_v1", "migrate_v2"]
+    assert [info.name for info in report.migrations] == ["migrate_v1", "migrate_v2"]
     data = msgspec.convert(state, schema_v2.Data)
     assert data == schema_v2.Data(
         people={"ada": schema_v2.User(first="Ada", last="Lovelace", email=None)}
