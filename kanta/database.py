@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from . import opening, strays, transactions
 from .callbacks import BootstrapOptions, Callbacks
-from .core.formats import Serializer
+from .core.formats import Serializer, chosen_format
 from .core.jsonlines import JsonSerializer
 from .core.retention import window
 from .core.snapshotpolicy import SnapshotPolicy
@@ -31,6 +31,8 @@ from .storage.writer import DURABILITY, Durability
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("kanta")
+# The action of the record `close()` writes for a `db.data = ...` nothing recorded since.
+REPLACED = "replace data"
 
 
 class Kanta(Generic[T]):
@@ -66,9 +68,9 @@ class Kanta(Generic[T]):
         # The root object and the last opening's coordinates: what the properties show
         # while no session is open (before the first open, and after close).
         self._data = data
-        self._serializer = serializer if serializer is not None else JsonSerializer()
+        self._serializer = chosen_format(serializer) if serializer is not None else JsonSerializer()
         self._version = 0
-        self._rev = 0
+        self._rev: int | None = None  # None until the first open: 0.9.x refuses to guess
         self._mtime: datetime | None = None
         self._session: Session | None = None  # from open to close
 
@@ -79,6 +81,20 @@ class Kanta(Generic[T]):
         """The live root object (the one passed in, updated in place)."""
         return self._data
 
+    @data.setter
+    def data(self, value: T) -> None:
+        """Replace the root object; the next transaction records the difference."""
+        if isinstance(self._type, type) and not isinstance(value, self._type):
+            raise TypeError(f"db.data must be a {self._type.__name__}, not {type(value).__name__}")
+        session = self._session
+        if session is not None and session.is_open:
+            if session.readonly:
+                message = "the database is open read-only"
+                raise DataIntegrityError(message, db_path=self._path, action="data")
+            session.data = value
+            session.replaced = not session.in_transaction
+        self._data = value
+
     @property
     def version(self) -> int:
         """The schema version of the state."""
@@ -87,7 +103,12 @@ class Kanta(Generic[T]):
     @property
     def rev(self) -> int:
         """The revision: change records since the empty state."""
-        return self._rev if self._session is None else self._session.rev
+        if self._session is not None:
+            return self._session.rev
+        if self._rev is None:
+            message = "the revision is known once the database has been opened"
+            raise DataIntegrityError(message, db_path=self._path, action="rev")
+        return self._rev
 
     @property
     def mtime(self) -> datetime | None:
@@ -122,7 +143,9 @@ class Kanta(Generic[T]):
         `logging.Logger` takes it instead of kanta's own loggers.
         """
         if self._session is not None and self._session.is_open:
-            raise DataIntegrityError("the database is already open", db_path=self._path)
+            raise DataIntegrityError(
+                "the database is already open", db_path=self._path, action="open"
+            )
         file = await asyncio.to_thread(LogFile.open, self._path, create=create, readonly=readonly)
         session = None
         try:
@@ -180,9 +203,13 @@ class Kanta(Generic[T]):
         session = self._session
         if session is None or not session.is_open:
             return
-        stray = strays.last_check(session) if session.writer is not None else None
+        unrecorded = self._record_replacement(session)
+        stray: Exception | None = None
+        if session.writer is not None:
+            stray = strays.last_check(session)
+        stray = stray or unrecorded
         session.is_open = False
-        error: DatabaseError | DataIntegrityError | None = None
+        error: Exception | None = None
         try:
             if session.writer is not None:
                 sync = self.durability != "none"
@@ -198,6 +225,20 @@ class Kanta(Generic[T]):
         if stray is not None:
             raise stray
 
+    def _record_replacement(self, session: Session) -> Exception | None:
+        """At close: record a `db.data = ...` no transaction has recorded yet.
+
+        Returns the error that refused it (a validator, say), to raise once all is released.
+        """
+        if not session.replaced or session.in_transaction or session.writer is None:
+            return None
+        try:
+            with self.transaction(REPLACED):
+                pass
+        except Exception as exc:
+            return exc
+        return None
+
     def __del__(self) -> None:
         session = getattr(self, "_session", None)
         if session is not None and session.is_open:
@@ -209,7 +250,7 @@ class Kanta(Generic[T]):
 
     async def flush(self) -> None:
         """Write everything queued so far; with durability "fsync", sync it too."""
-        session = writable(self._session, self._path)
+        session = writable(self._session, self._path, "flush")
         await self._flush_queue(session, sync=self.durability == "fsync")
         session.raise_stray()
 
@@ -219,7 +260,7 @@ class Kanta(Generic[T]):
         Returns the rotated file, or None when there is no retention or nothing is old
         enough. Runs in the writer's thread, between two batches, holding the lock.
         """
-        session = writable(self._session, self._path)
+        session = writable(self._session, self._path, "rotate")
         if self.retention is None:
             return None
         await self._flush_queue(session, sync=self.durability != "none")
@@ -287,7 +328,7 @@ class Kanta(Generic[T]):
         so the cost does not grow with the state; see docs/transactions.md. The block
         must not await: another task's transaction would find this one still open.
         """
-        session = writable(self._session, self._path)
+        session = writable(self._session, self._path, action)
         callbacks = self._callbacks
         yield from transactions.run(
             session, callbacks, action, user, extra, mtime, log, logdiff, touches

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class DatabaseError(ValueError):
@@ -18,8 +19,10 @@ class DatabaseError(ValueError):
         byte_pos: int | None = None,
         action: str | None = None,
         revision: int | None = None,
+        cause_type: str | None = None,
     ) -> None:
         self.message = message
+        self.cause_type = cause_type  # kanta 0.9.x's field: the kind of the underlying error
         self.db_path = Path(db_path) if db_path is not None else None
         self.line_number = line_number
         self.position = position
@@ -59,9 +62,13 @@ def _rebuild(cls: type[DatabaseError], rendered: str, fields: dict[str, object])
 class ReplayError(DatabaseError):
     """A record cannot be decoded or applied while replaying the log."""
 
+    def __init__(self, message: str, *, record_type: str | None = None, **where: Any) -> None:
+        self.record_type = record_type  # "change" or "snapshot", where known
+        super().__init__(message, **where)
+
 
 class FileLockError(DatabaseError):
-    """Another writer holds the database file."""
+    """The database file cannot be had: another writer holds it, or it does not exist."""
 
 
 class DataIntegrityError(RuntimeError):
@@ -73,7 +80,11 @@ class DataIntegrityError(RuntimeError):
         *,
         db_path: str | Path | None = None,
         paths: tuple[str, ...] = (),
+        action: str | None = None,
+        diff: dict[str, Any] | None = None,
     ) -> None:
         self.db_path = Path(db_path) if db_path is not None else None
         self.paths = paths  # the state paths concerned, dotted ("users.u1.age")
+        self.action = action  # the operation refused: a transaction's action, "open", "flush"
+        self.diff = diff  # the change concerned, where there is one
         super().__init__(f"{self.db_path}: {message}" if self.db_path is not None else message)

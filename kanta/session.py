@@ -57,6 +57,7 @@ class Session:
     in_transaction: bool = False
     open_block: OpenBlock | None = None  # set only while `in_transaction`
     stray_error: DataIntegrityError | None = None  # found, not yet raised
+    replaced: bool = False  # `db.data = ...` outside a transaction, not yet recorded
     snapshot_requested: bool = False
     audit: asyncio.Task[None] | None = None
     audit_wanted: bool = False  # a flat transaction committed since the last audit began
@@ -189,12 +190,12 @@ class Session:
         return error
 
 
-def writable(session: Session | None, path: Path) -> Session:
-    """The open session, if transactions and flushes may write to it."""
+def writable(session: Session | None, path: Path, action: str) -> Session:
+    """The open session, if `action` (a transaction's, "flush", "rotate") may write to it."""
     if session is None or not session.is_open:
-        raise DataIntegrityError("the database is not open", db_path=path)
+        raise DataIntegrityError("the database is not open", db_path=path, action=action)
     if session.readonly:
-        raise DataIntegrityError("the database is open read-only", db_path=path)
+        raise DataIntegrityError("the database is open read-only", db_path=path, action=action)
     assert session.writer is not None
     session.writer.raise_if_failed()
     return session

@@ -39,7 +39,8 @@ def check(session: Session | None, path: Path) -> None:
     if session is None or not session.is_open:
         raise DataIntegrityError("the database is not open", db_path=path)
     pending, session.stray_error = session.stray_error, None
-    tree = session.tracker.changes(session.data)
+    # After `db.data = ...` every difference is the replacement's, for the next transaction.
+    tree = None if session.replaced else session.tracker.changes(session.data)
     found = undo(session, tree, "found by a check") if tree is not None else None
     error = together(pending, found)
     if error is not None:
@@ -115,8 +116,8 @@ async def audit_in_background(ref: weakref.ref[Session]) -> None:
     del session
     while True:
         session = ref()
-        if session is None or not session.is_open:
-            return
+        if session is None or not session.is_open or session.replaced:
+            return  # a replaced root is compared whole by the next transaction
         if session.in_transaction:
             del session
             await asyncio.sleep(AUDIT_RETRY)

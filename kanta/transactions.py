@@ -42,8 +42,12 @@ def run(
     """
     if session.in_transaction:
         raise _overlap(session, action)
-    paths = None if touches is None else flat_paths(touches)
-    _check_untouched(session, paths)
+    # After `db.data = ...` the whole state is compared: the replacement is recorded too.
+    paths = None if touches is None or session.replaced else flat_paths(touches)
+    if session.replaced:
+        session.raise_stray()
+    else:
+        _check_untouched(session, paths)
     session.in_transaction = True
     session.open_block = (action, _whose())
     try:
@@ -87,6 +91,7 @@ def _check_untouched(session: Session, paths: Paths | None) -> None:
 
 
 def _rollback(session: Session, paths: Paths | None) -> None:
+    session.replaced = False  # back to what the log holds, replacement included
     tree = session.changes(paths)
     if tree is not None:
         session.tracker.revert(tree, session.data)
@@ -114,6 +119,7 @@ def _commit(
     if paths is not None:
         session.audit_wanted = True  # what it did not declare, only the audit sees
     if tree is None:
+        session.replaced = False
         return
     data = session.data
     try:
@@ -132,6 +138,7 @@ def _commit(
     if after is not None or session.states is not None:  # else no event can ask
         session.timeline().advance(tree, after)
     session.tracker.accept(tree, data)
+    session.replaced = False
     writer.enqueue(record)
     session.rev += 1
     if stamp is not None:

@@ -53,6 +53,26 @@ def serializer_for(data: bytes, preferred: Serializer, path: Path) -> Serializer
     return found
 
 
+def chosen_format(serializer: object) -> Serializer:
+    """The `serializer=` argument, if it names one of the two formats; else a TypeError.
+
+    A kanta file is in one of two formats, which every reader (ours, 0.9.x, the CLI) opens
+    knowing nothing of the application; a serializer of kanta 0.9.x's interface
+    (`encode(obj) -> bytes`, `decode(payload, *, type)`, `framer_cls`) would make files
+    nothing else reads, and one that only looks like ours would be ignored.
+    """
+    if type(serializer) in (JsonSerializer, MsgPackSerializer):
+        return serializer  # type: ignore[return-value]
+    named = type(serializer).__qualname__
+    legacy = " (kanta 0.9.x's serializer interface)" if hasattr(serializer, "framer_cls") else ""
+    raise TypeError(
+        f"serializer must be JsonSerializer() or MsgPackSerializer(), not {named}{legacy}: "
+        "kanta writes one of these two formats, which any kanta reader opens; custom "
+        "serializers are not supported (see docs/format.md, 'Choosing the format'). For "
+        "types msgspec does not know, store them as fields msgspec can encode"
+    )
+
+
 def fresh(preferred: Serializer) -> Serializer:
     """A new instance of the preferred format: it follows one new file (seed, chain)."""
     return MsgPackSerializer() if isinstance(preferred, MsgPackSerializer) else JsonSerializer()

@@ -330,8 +330,11 @@ def _open_fd(ops: FileOps, path: Path, *, create: bool, readonly: bool) -> tuple
                 # of times, since a dangling symlink looks exactly like this forever.
         raise FileNotFoundError(errno.ENOENT, "exists but cannot be opened (dangling symlink?)")
     except FileNotFoundError as exc:
-        what = "cannot create database file" if create else "database file does not exist"
-        raise _error(path, what, exc) from exc
+        if create:
+            raise _error(path, "cannot create database file", exc) from exc
+        # A FileLockError, as in kanta 0.9.x: "this file cannot be had", like a held lock.
+        missing = f"database file does not exist: {exc.strerror or exc}"
+        raise FileLockError(missing, db_path=path) from exc
     except OSError as exc:
         raise _error(path, "cannot open database file", exc) from exc
 
