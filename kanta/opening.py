@@ -15,6 +15,7 @@ import msgspec
 from .callbacks import Callbacks
 from .core.diff import diff
 from .core.formats import Serializer, fresh, serializer_for, torn_first_write
+from .core.metaformat import is_legacy, upgraded
 from .core.migrations import (
     Migration,
     MigrationReport,
@@ -129,6 +130,10 @@ async def _load_existing(setup: Setup, file: LogFile, data: bytes, readonly: boo
         await asyncio.to_thread(_cut_tail, file, data, scan.damage, setup.now())
     if scan.needs_newline and not readonly:
         await asyncio.to_thread(file.append, b"\n")
+    if not readonly and is_legacy(serializer, scan.records):
+        data = upgraded(serializer, scan.records, file.path, setup.now())
+        file = await asyncio.to_thread(file.replace_with, data)
+        scan = serializer.scan(data)
     opened = _at_snapshot(setup, serializer, scan.records)
     if opened is None:
         opened = _replay_and_migrate(setup, serializer, scan.records, file.path, scan.verified)
