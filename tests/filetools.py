@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from kanta.core.chain import unseal
 
 
@@ -13,3 +17,19 @@ def strip_seals(data: bytes) -> bytes:
         sealed = unseal(body)
         lines.append((sealed[0] if sealed else body) + line[len(body) :])
     return b"".join(lines)
+
+
+def changes_of(path: Path) -> list[dict[str, Any]]:
+    """The change records of a JSON log, decoded, in order (snapshots left out)."""
+    return [
+        json.loads(line)
+        for line in path.read_bytes().splitlines()
+        if line and not line.startswith(b"SNAPSHOT ")
+    ]
+
+
+def snapshots_of(path: Path) -> list[dict[str, Any]]:
+    """The snapshot records of a JSON log, decoded, in order."""
+    prefix = b"SNAPSHOT "
+    lines = path.read_bytes().splitlines()
+    return [json.loads(line[len(prefix) :]) for line in lines if line.startswith(prefix)]
