@@ -131,7 +131,8 @@ async def main():
             report[name] = "no error"
         except Exception as exc:
             caught = sorted(k for k, cls in CLAUSES.items() if isinstance(exc, cls))
-            report[name] = {"caught by": caught, "db_path": getattr(exc, "db_path", None) is not None}
+            named = getattr(exc, "db_path", None) is not None
+            report[name] = {"caught by": caught, "db_path": named}
     print(json.dumps(report))
 
 asyncio.run(main())
@@ -180,9 +181,11 @@ class Data(msgspec.Struct):
 async def test_a_transaction_before_open_is_refused(tmp_path: Path) -> None:
     # 0.9.4 runs the block and records nothing: a change that is silently lost.
     db = Kanta(tmp_path / "db.kantadb", Data())
-    with pytest.raises(DataIntegrityError, match="not open") as caught:
-        with db.transaction("early") as d:
-            d.n = 1
+    with (
+        pytest.raises(DataIntegrityError, match="not open") as caught,
+        db.transaction("early") as d,
+    ):
+        d.n = 1
     assert caught.value.action == "early"
     assert db.data.n == 0
 

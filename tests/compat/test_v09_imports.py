@@ -115,7 +115,7 @@ def test_a_subclass_of_ours_is_refused_too(tmp_path: Path) -> None:
     class Tweaked(JsonSerializer):
         pass
 
-    with pytest.raises(TypeError, match="not .*Tweaked"):
+    with pytest.raises(TypeError, match=r"not .*Tweaked"):
         kanta.Kanta(tmp_path / "db.kantadb", {}, type=dict, serializer=Tweaked())
 
 

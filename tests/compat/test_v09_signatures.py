@@ -125,7 +125,7 @@ async def test_a_failed_transaction_after_a_replacement_goes_back_to_the_file(
         db.data = Data(n=2)
         with pytest.raises(ZeroDivisionError), db.transaction("fails") as d:
             d.n = 3
-            1 / 0
+            _ = 1 / 0
         assert db.data.n == 1  # as on disk: the replacement went with the transaction
     assert [record["a"] for record in changes_of(path)] == ["bootstrap"]
 
