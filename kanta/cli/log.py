@@ -145,7 +145,8 @@ def _context(text: str) -> int:
     except ValueError:
         count = -1
     if count < 0:
-        raise CliError(f"--context needs a number of records (0 or more), not {text!r}")
+        # A usage error (exit 2), as 0.9.x's argparse makes it.
+        raise CliError(f"--context needs a number of records (0 or more), not {text!r}", EXIT_USAGE)
     return count
 
 
@@ -210,7 +211,11 @@ def _grep(
 ) -> Hits | None:
     record = entry.record
     if isinstance(record, Snapshot):
-        return match(patterns, list(leaves(entry.state)))
+        found = list(leaves(entry.state))
+        if hooks is None:
+            return match(patterns, found)
+        formatter = hooks.formatter(hooks.snapshot_states(entry.state))
+        return match(patterns, found, views=lambda leaf: [_formatted(leaf, formatter)])
     if hooks is None or states is None:
         return match(patterns, found, action=record.a, user=record.u)
     record_done(states, entry.state)
@@ -283,7 +288,7 @@ def _show(
         end = _End(entry.state, entry.version, f"after l{entry.position} (r{entry.rev})")
         if index in wanted:
             lines = _record_lines(entry, look, hits.get(index), changes, hooks, states)
-            _print_block(lines)
+            _print_block(lines, isinstance(entry.record, Change))
             printed = True
     if printed:
         say()  # 0.9.x ends the records with a blank line
@@ -299,6 +304,9 @@ def _record_lines(
     states: StateDicts | None,
 ) -> list[str]:
     """The lines of one record; none when a `-k` object's logemit callback printed it."""
+    if hooks is not None and isinstance(entry.record, Snapshot):
+        formatter = hooks.formatter(hooks.snapshot_states(entry.state))
+        return list(entry_lines(entry, look, hits, None, formatter))
     if hooks is None or states is None or not isinstance(entry.record, Change):
         # A disagreeing snapshot shows a warning line; the run then ends with an error.
         return list(entry_lines(entry, look, hits, changes))
@@ -310,9 +318,9 @@ def _record_lines(
     return list(entry_lines(entry, look, hits, changes, formatter, shown.title))
 
 
-def _print_block(lines: list[str]) -> None:
-    """Print a record's lines; as in 0.9.x a blank line follows one of several lines."""
+def _print_block(lines: list[str], change: bool) -> None:
+    """Print a record's lines; as in 0.9.x a blank line follows a change of several lines."""
     for line in lines:
         say(line)
-    if len(lines) > 1:
+    if change and len(lines) > 1:
         say()

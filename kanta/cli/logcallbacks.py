@@ -54,6 +54,10 @@ class LogCallbacks:
         """
         return _RecordStates(copy.deepcopy(previous), _After())
 
+    def snapshot_states(self, state: Any) -> StateDicts:
+        """The state dicts the formatters see at a snapshot: its state, before and after."""
+        return StateDicts(lambda: state, lambda: state)
+
     def formatter(self, states: StateDicts) -> Formatter:
         """The logfmt chain for one record (first non-None text wins)."""
         return Formats(self.callbacks, states).text

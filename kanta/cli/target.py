@@ -104,8 +104,16 @@ def load_target(data: str | None, migrations: str | None, kanta: str | None) -> 
     root = import_object(data) if data is not None else None
     if root is not None and not isinstance(root, type):
         raise CliError(f"{data!r} is not a type")
-    source = import_module(migrations) if migrations is not None else None
+    source = _import_migrations(migrations) if migrations is not None else None
     return Target(root, _load_migrations(source))
+
+
+def _import_migrations(name: str) -> ModuleType:
+    """The `-m` module; one that cannot be imported is a migration error (exit 20), as in 0.9.x."""
+    try:
+        return import_module(name)
+    except CliError as exc:
+        raise CliError(str(exc), EXIT_MIGRATION) from exc
 
 
 def _load_migrations(source: ModuleType | str | None) -> dict[int, Migration] | None:

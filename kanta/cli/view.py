@@ -12,7 +12,7 @@ from typing import Any
 
 from ..ansi import Style
 from ..core.edits import Edit, edits
-from ..core.grep import Hits, key_text, leaves
+from ..core.grep import Hits, key_text
 from ..core.records import Snapshot
 from ..history import Entry
 from ..printable import Formatter, flow, flow_key, printable
@@ -140,18 +140,34 @@ def edit_lines(
 def snapshot_match_lines(
     state: Any, hits: Hits, style: Style, formatter: Formatter | None = None
 ) -> list[str]:
-    """The `path = value` lines of a snapshot's state that the grep patterns matched."""
-    wanted = hits.leaf_paths()
-    values = {leaf.path: leaf.value for leaf in leaves(state)}
+    """The records of a snapshot's state that the grep patterns matched, one line each.
+
+    As in 0.9.x a record is what sits two levels down (`users.alice = {...}`), or a
+    top-level value; the whole of it is shown in flow style.
+    """
+    wanted = list(dict.fromkeys(path[:2] for path in hits.leaf_paths()))
     lines = []
     for path in wanted[:_SNAPSHOT_MATCH_LINES]:
         elements, value_hit = hits.at(path)
-        text = flow(values.get(path), ".".join(path), formatter)
+        text = flow(_value_at(state, path), ".".join(path), formatter)
         shown = path_text(path, elements, style, formatter)
         lines.append(f"{shown} = {value_text(text, value_hit, style)}")
     if len(wanted) > _SNAPSHOT_MATCH_LINES:
         lines.append(style(f"… {len(wanted) - _SNAPSHOT_MATCH_LINES} more", "dim"))
     return lines
+
+
+def _value_at(state: Any, path: tuple[str, ...]) -> Any:
+    """The value at a path of key texts (keys of binary files may be ints, UUIDs, ...)."""
+    node = state
+    for element in path:
+        if not isinstance(node, dict):
+            return None
+        if element in node:
+            node = node[element]
+            continue
+        node = next((item for key, item in node.items() if key_text(key) == element), None)
+    return node
 
 
 def path_text(
