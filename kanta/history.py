@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from .core.diff import exactly_equal
 from .core.formats import Serializer, detect
 from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot
@@ -27,7 +29,7 @@ class Entry:
     record: Change | Snapshot
     rev: int  # revision after this record
     version: int  # schema version after this record
-    snapshot_number: int  # 1-based count of snapshots so far (0 before the first)
+    snapshot_number: int  # the sN of the last snapshot so far (see `History.entries`)
     state: Any  # the state after this record (shared: copy before changing it)
     disagreement: str | None = None  # how a snapshot differs from the replay before it
 
@@ -41,6 +43,11 @@ class Entry:
         """The record's size in bytes."""
         return self.raw.end - self.raw.byte_pos
 
+    @property
+    def state_size(self) -> int:
+        """The size of the state as compact JSON, UTF-8: the size 0.9.x shows a snapshot at."""
+        return len(msgspec.json.encode(self.state, enc_hook=str))
+
 
 @dataclass
 class History:
@@ -53,6 +60,8 @@ class History:
     def entries(self, *, strict: bool = False) -> Iterator[Entry]:
         """Fold the records from the start, yielding each with the state after it.
 
+        Snapshots are numbered as 0.9.x numbers them: from 1, or from 0 when the file starts
+        with one (every rotated file), so that `s1` is the first one written after it.
         A snapshot that disagrees with the replay before it is marked on its entry, or with
         `strict` raised as a ReplayError naming the snapshot's position.
         """
@@ -61,10 +70,9 @@ class History:
         steps = fold_each(self.serializer, self.scan.records, self.path, fold)
         for index, (raw, record, before, rev_before) in enumerate(steps):
             disagreement = None
-            if isinstance(record, Snapshot):
+            if isinstance(record, Snapshot) and index > 0:
                 snapshots += 1
-                if index > 0:
-                    disagreement = snapshot_disagreement(before, rev_before, record)
+                disagreement = snapshot_disagreement(before, rev_before, record)
             if strict and disagreement is not None:
                 raise self.error_at(raw, disagreement)
             entry = Entry(raw, record, fold.rev, fold.version, snapshots, fold.state)

@@ -98,7 +98,7 @@ def _failure(exc: Exception) -> tuple[str, int]:
 def _parser() -> tuple[argparse.ArgumentParser, set[str]]:
     parser = argparse.ArgumentParser(
         prog="kanta",
-        description="Show and maintain kanta database files. "
+        description=f"kanta {__version__} - show and maintain kanta database files. "
         "`kanta FILE ...` is short for `kanta log FILE ...`. Human-readable output goes "
         "to standard error, data (JSON) to standard output.",
     )

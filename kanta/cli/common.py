@@ -123,12 +123,15 @@ class Walk:
 
 
 def write_json(target: str, value: Any) -> None:
-    """Write a value as JSON to a file, or to standard output for `-` (pretty on a terminal)."""
+    """Write a value as JSON to a file, or to standard output for `-`.
+
+    Compact and without a final newline, the bytes 0.9.x writes; pretty on a terminal.
+    """
     data = json_printable(msgspec.json.encode(value, enc_hook=str))
     if target != "-":
-        Path(target).write_bytes(msgspec.json.format(data, indent=2) + b"\n")
+        Path(target).write_bytes(data)
         return
     if sys.stdout.isatty():
-        data = msgspec.json.format(data, indent=2)
-    sys.stdout.buffer.write(data + b"\n")
+        data = msgspec.json.format(data, indent=2) + b"\n"
+    sys.stdout.buffer.write(data)
     sys.stdout.flush()

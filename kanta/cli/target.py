@@ -18,7 +18,9 @@ import msgspec
 from ..core.migrations import Migration, load_migrations, plan, run
 from ..errors import DatabaseError
 from ..history import History
+from ..printable import printable
 from .common import EXIT_MIGRATION, EXIT_VALIDATION, CliError, say
+from .logcallbacks import LogCallbacks
 
 
 @contextlib.contextmanager
@@ -82,6 +84,7 @@ class Target:
     root_type: Any = None
     migrations: dict[int, Migration] | None = None
     kanta: object = None  # handed to `migrate_vN(d, kanta)` migrations
+    log_callbacks: LogCallbacks | None = None  # the -k object's logfmt and logemit
 
 
 def load_target(data: str | None, migrations: str | None, kanta: str | None) -> Target:
@@ -95,12 +98,22 @@ def load_target(data: str | None, migrations: str | None, kanta: str | None) -> 
             raise CliError(f"{kanta!r} is a {type(db).__name__}, not a Kanta object")
         root_type, migrations_of_db = configuration(db)
         root = None if root_type is dict else root_type
-        return Target(root, _load_migrations(migrations_of_db), db)
+        # Kanta has no public accessor for its registry (database.py should grow one).
+        hooks = LogCallbacks(db._callbacks)
+        return Target(root, _load_migrations(migrations_of_db), db, hooks)
     root = import_object(data) if data is not None else None
     if root is not None and not isinstance(root, type):
         raise CliError(f"{data!r} is not a type")
-    source = import_module(migrations) if migrations is not None else None
+    source = _import_migrations(migrations) if migrations is not None else None
     return Target(root, _load_migrations(source))
+
+
+def _import_migrations(name: str) -> ModuleType:
+    """The `-m` module; one that cannot be imported is a migration error (exit 20), as in 0.9.x."""
+    try:
+        return import_module(name)
+    except CliError as exc:
+        raise CliError(str(exc), EXIT_MIGRATION) from exc
 
 
 def _load_migrations(source: ModuleType | str | None) -> dict[int, Migration] | None:
@@ -131,8 +144,7 @@ def finish(
         ) from exc
     except Exception as exc:  # a type msgspec cannot decode into (unresolvable annotations)
         raise CliError(f"-d/-k: cannot decode into {name}: {exc!r}") from exc
-    if not quiet:
-        say(f"the state {where} decodes into {name}")
+    say(printable(repr(value)))  # 0.9.x shows the decoded object, also under -q
     return value
 
 
@@ -153,8 +165,10 @@ def _migrate(history: History, state: Any, version: int, target: Target, quiet: 
         raise CliError(f"migration failed: {exc}", EXIT_MIGRATION) from exc
     if versions and not quiet:
         names = ", ".join(
-            f"{info.name} ({info.description})" if info.description else info.name
+            f"{info.name} ({info.description.rstrip('.')})" if info.description else info.name
             for info in report.applied
         )
-        say(f"migrated v{version} -> v{report.version} in memory: {names}")
+        # 0.9.x's line; the file is not changed (the migration ran in memory only).
+        file = printable(str(history.path))
+        say(f"🛢️ {file} migrated v{version} -> v{report.version}: {printable(names)}")
     return state

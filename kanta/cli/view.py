@@ -10,14 +10,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from ..ansi import Style
-from ..core.edits import UNKNOWN, Edit, edits
-from ..core.grep import Hits, key_text, leaves
+from ..core.edits import Edit, edits
+from ..core.grep import Hits, key_text
 from ..core.records import Snapshot
 from ..history import Entry
-from ..printable import printable
+from ..printable import Formatter, flow, flow_key, printable
 
 _LABEL_WIDTH = 14
 _SNAPSHOT_MATCH_LINES = 20
@@ -29,55 +27,81 @@ def when(moment: datetime | None) -> str:
 
 
 def short(value: Any) -> str:
-    """A value in compact JSON, strings unquoted (the empty string as `""`), printable."""
-    if isinstance(value, str):
-        return printable(value) or '""'
-    text = msgspec.json.encode(value, enc_hook=str).decode()
-    # Bytes, datetimes and UUIDs (in binary files) show as the strings JSON files hold.
-    return short(msgspec.json.decode(text)) if text.startswith('"') else printable(text)
+    """A value in 0.9.x's flow style (`{city: Oulu}`, `[x, y]`), printable."""
+    return flow(value)
 
 
 # -- rendering ---------------------------------------------------------------------------
 
 
-def header(entry: Entry, style: Style, hits: Hits | None = None) -> str:
-    """The first line of a record: position, time, action, user, revision (or snapshot facts)."""
+def header(
+    entry: Entry,
+    style: Style,
+    hits: Hits | None = None,
+    formatter: Formatter | None = None,
+    title: str | None = None,
+) -> str:
+    """The first line of a record: position, time, action, user, revision (or snapshot facts).
+
+    `title` replaces `ACTION by USER` (a logemit callback's header); `formatter` gives the
+    user its `$user` text.
+    """
     record = entry.record
     tag = style(f"l{entry.position:<4}", "dim")
     if isinstance(record, Snapshot):
+        mtime = f" {when(record.m)}" if record.m is not None else ""
         return (
             f"{tag}{when(record.ts)} {style('snapshot', 'cyan')} s{entry.snapshot_number} "
-            f"v{record.v} {when(record.m)} {entry.size} B"
+            f"v{record.v}{mtime} {entry.state_size} B"
         )
+    if title is None:
+        title = _title(record.a, record.u, style, hits, formatter)
+    return f"{tag}{when(record.ts)} {title} r{entry.rev}"
+
+
+def _title(
+    action: str | None,
+    user: str | None,
+    style: Style,
+    hits: Hits | None,
+    formatter: Formatter | None,
+) -> str:
+    """`ACTION by USER`, as 0.9.x shows it: an empty action as nothing, an empty user left out."""
     marked = hits is not None and hits.action
-    action = printable(record.a) if record.a else "-"
-    text = f"{tag}{when(record.ts)} {style(action, 'match' if marked else 'bold')}"
-    if record.u is not None:
-        user = printable(record.u)
-        text += f" by {style(user, 'match') if hits is not None and hits.user else user}"
-    return f"{text} r{entry.rev}"
+    text = style(printable(action), "match" if marked else "bold") if action else ""
+    if user:
+        shown = flow_key(user, "$user", formatter)
+        text += f" by {style(shown, 'match') if hits is not None and hits.user else shown}"
+    return text
 
 
 def entry_lines(
-    entry: Entry, style: Style, hits: Hits | None = None, changes: Sequence[Edit] | None = None
+    entry: Entry,
+    style: Style,
+    hits: Hits | None = None,
+    changes: Sequence[Edit] | None = None,
+    formatter: Formatter | None = None,
+    title: str | None = None,
 ) -> Iterator[str]:
     """The lines that show one record.
 
     `changes` are the record's edits as `edits(diff, previous)` finds them against the
     state before the record; without them every non-empty dict in the diff reads as a level.
+    `formatter` and `title` are those of `header` (from a `-k` Kanta object).
     """
     record = entry.record
-    top = header(entry, style, hits)
+    top = header(entry, style, hits, formatter, title)
     if isinstance(record, Snapshot):
         yield top
         if entry.disagreement is not None:
             yield "  " + style(f"warning: {printable(entry.disagreement)}", "yellow")
         if hits is not None:
-            yield from ("  " + line for line in snapshot_match_lines(entry.state, hits, style))
+            matched = snapshot_match_lines(entry.state, hits, style, formatter)
+            yield from ("  " + line for line in matched)
         return
     if changes is None:
         changes = list(edits(record.diff))
-    lines = [line for edit in changes for line in edit_lines(edit, style, hits)]
+    lines = [line for edit in changes for line in edit_lines(edit, style, hits, formatter)]
     if len(lines) == 1:
         yield f"{top}  {lines[0]}"
         return
@@ -85,61 +109,82 @@ def entry_lines(
     yield from ("  " + line for line in lines)
 
 
-def diff_lines(
-    diff: Any, style: Style, previous: Any = UNKNOWN, hits: Hits | None = None
+def edit_lines(
+    edit: Edit, style: Style, hits: Hits | None = None, formatter: Formatter | None = None
 ) -> list[str]:
-    """`path = value` lines for a diff; deleted keys are marked with ✗."""
-    lines: list[str] = []
-    for edit in edits(diff, previous):
-        lines.extend(edit_lines(edit, style, hits))
-    return lines
-
-
-def edit_lines(edit: Edit, style: Style, hits: Hits | None = None) -> list[str]:
     """The lines of one edit: a newly assigned dict as `path =` with indented `key: value`s."""
     path = tuple(key_text(key) for key in edit.path)
+    dotted = ".".join(path)
     elements, value_hit = hits.at(path) if hits is not None else (set(), False)
-    shown = path_text(path, elements, style)
+    shown = path_text(path, elements, style, formatter)
     if edit.kind == "delete":
         return [f"{shown} {style('✗', 'red')}"]
     suffix = " " + style("(inserted)", "dim") if edit.kind == "insert" else ""
-    if not (isinstance(edit.value, dict) and edit.value):
-        return [f"{shown} = {value_text(edit.value, value_hit, style)}{suffix}"]
+    custom = formatter(edit.value, dotted) if formatter is not None else None
+    if custom is not None or not (isinstance(edit.value, dict) and edit.value):
+        text = custom if custom is not None else flow(edit.value, dotted, formatter)
+        return [f"{shown} = {value_text(text, value_hit, style)}{suffix}"]
     lines = [f"{shown} ={suffix}"]
     for key, item in edit.value.items():
         child = (*path, key_text(key))
+        child_path = ".".join(child)
         child_elements, child_hit = hits.at(child) if hits is not None else (set(), False)
-        name = printable(key_text(key))
+        name = flow_key(key, child_path, formatter)
         label = style(name, "match") if len(path) in child_elements else name
         padding = " " * max(1, _LABEL_WIDTH - len(name) - 1)
-        lines.append(f"  {label}:{padding}{value_text(item, child_hit, style)}")
+        value = flow(item, child_path, formatter)
+        lines.append(f"  {label}:{padding}{value_text(value, child_hit, style)}")
     return lines
 
 
-def snapshot_match_lines(state: Any, hits: Hits, style: Style) -> list[str]:
-    """The `path = value` lines of a snapshot's state that the grep patterns matched."""
-    wanted = hits.leaf_paths()
-    values = {leaf.path: leaf.value for leaf in leaves(state)}
+def snapshot_match_lines(
+    state: Any, hits: Hits, style: Style, formatter: Formatter | None = None
+) -> list[str]:
+    """The records of a snapshot's state that the grep patterns matched, one line each.
+
+    As in 0.9.x a record is what sits two levels down (`users.alice = {...}`), or a
+    top-level value; the whole of it is shown in flow style.
+    """
+    wanted = list(dict.fromkeys(path[:2] for path in hits.leaf_paths()))
     lines = []
     for path in wanted[:_SNAPSHOT_MATCH_LINES]:
         elements, value_hit = hits.at(path)
-        value = value_text(values.get(path), value_hit, style)
-        lines.append(f"{path_text(path, elements, style)} = {value}")
+        text = flow(_value_at(state, path), ".".join(path), formatter)
+        shown = path_text(path, elements, style, formatter)
+        lines.append(f"{shown} = {value_text(text, value_hit, style)}")
     if len(wanted) > _SNAPSHOT_MATCH_LINES:
         lines.append(style(f"… {len(wanted) - _SNAPSHOT_MATCH_LINES} more", "dim"))
     return lines
 
 
-def path_text(path: tuple[str, ...], marked: set[int], style: Style) -> str:
+def _value_at(state: Any, path: tuple[str, ...]) -> Any:
+    """The value at a path of key texts (keys of binary files may be ints, UUIDs, ...)."""
+    node = state
+    for element in path:
+        if not isinstance(node, dict):
+            return None
+        if element in node:
+            node = node[element]
+            continue
+        node = next((item for key, item in node.items() if key_text(key) == element), None)
+    return node
+
+
+def path_text(
+    path: tuple[str, ...], marked: set[int], style: Style, formatter: Formatter | None = None
+) -> str:
     """A dotted path, printable, with the matched elements highlighted (`.` for the root)."""
     if not path:
         return "."
-    return ".".join(
-        style(printable(element), "match") if index in marked else printable(element)
+    names = [
+        flow_key(element, ".".join(path[: index + 1]), formatter)
         for index, element in enumerate(path)
+    ]
+    return ".".join(
+        style(name, "match") if index in marked else name for index, name in enumerate(names)
     )
 
 
-def value_text(value: Any, marked: bool, style: Style) -> str:
-    """A value as shown after `=`: green, or highlighted when a grep pattern matched it."""
-    return style(short(value), "match" if marked else "green")
+def value_text(text: str, marked: bool, style: Style) -> str:
+    """A value's text as shown after `=`: green, or highlighted when a grep pattern matched it."""
+    return style(text, "match" if marked else "green")

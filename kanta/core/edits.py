@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from .diff import unescape_key
-from .patch import is_list_edit
+from .patch import deleted_keys, is_list_edit
 
 
 class _Unknown:
@@ -23,7 +23,10 @@ UNKNOWN: Final = _Unknown()
 
 @dataclass(frozen=True)
 class Edit:
-    """One thing a diff does at a path: assign a value, delete a key, or insert into a list."""
+    """One thing a diff does at a path: assign a value, delete a key, or insert into a list.
+
+    A delete's `value` is what it removed, where the state before the record was given.
+    """
 
     path: tuple[Any, ...]
     kind: Literal["set", "delete", "insert"]
@@ -46,8 +49,9 @@ def edits(diff: Any, previous: Any = UNKNOWN, path: tuple[Any, ...] = ()) -> Ite
     if isinstance(previous, list) or (previous is UNKNOWN and "$insert" in diff):
         yield from _list_edits(diff, previous, path)
         return
-    for key in diff.get("$delete", []):
-        yield Edit((*path, unescape_key(key)), "delete")
+    for key in deleted_keys(diff.get("$delete", [])):
+        name = unescape_key(key)
+        yield Edit((*path, name), "delete", _child(previous, name, None))
     for key, value in diff.items():
         if key in ("$delete", "$insert"):
             continue
@@ -67,24 +71,28 @@ def _edits_at(value: Any, old: Any, path: tuple[Any, ...]) -> Iterator[Edit]:
 def _list_edits(diff: dict[Any, Any], previous: Any, path: tuple[Any, ...]) -> Iterator[Edit]:
     # jsondiff's list edit: positions deleted from the old list, then inserted, then edited.
     for position in diff.get("$delete", []):
-        yield Edit((*path, position), "delete")
+        yield Edit((*path, position), "delete", _item(previous, position))
     for position, value in diff.get("$insert", []):
         yield Edit((*path, position), "insert", value)
     for key, value in diff.items():
         if isinstance(key, str) and key.startswith("$"):
             continue
         position = int(key)
-        if previous is UNKNOWN:
-            old = UNKNOWN
-        else:
-            old = previous[position] if -len(previous) <= position < len(previous) else None
-        yield from _edits_at(value, old, (*path, position))
+        yield from _edits_at(value, _item(previous, position, UNKNOWN), (*path, position))
 
 
-def _child(previous: Any, name: Any) -> Any:
+def _child(previous: Any, name: Any, unknown: Any = UNKNOWN) -> Any:
     if previous is UNKNOWN:
-        return UNKNOWN
+        return unknown
     return previous.get(name) if isinstance(previous, dict) else None
+
+
+def _item(previous: Any, position: Any, unknown: Any = None) -> Any:
+    if previous is UNKNOWN:
+        return unknown
+    if isinstance(previous, list) and isinstance(position, int):
+        return previous[position] if -len(previous) <= position < len(previous) else None
+    return None
 
 
 def _is_level(value: Any, old: Any) -> bool:

@@ -20,7 +20,7 @@ This module is pure: it reads no files.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
@@ -205,33 +205,56 @@ class Hits:
         return list(dict.fromkeys([*self.paths, *self.values]))
 
 
+Views = Callable[[Leaf], Iterable[Leaf]]
+"""Other ways a leaf is shown (its path and value as formatted): they match for the leaf."""
+
+
 def match(
     patterns: Sequence[Pattern],
     found: Sequence[Leaf],
     action: str | None = None,
     user: str | None = None,
+    *,
+    views: Views | None = None,
+    users: Sequence[str] = (),
 ) -> Hits | None:
-    """The hits of all patterns in one record, or None unless every pattern matched."""
+    """The hits of all patterns in one record, or None unless every pattern matched.
+
+    `views` and `users` are other texts of the leaves and the user (a `-k` object's
+    logfmt): a pattern matching one of them matches the leaf or user itself.
+    """
     hits = Hits()
+    names = [name for name in (user, *users) if name is not None]
     for pattern in patterns:
-        if not _match_one(pattern, found, action, user, hits):
+        if not _match_one(pattern, found, action, names, hits, views):
             return None
     return hits
 
 
 def _match_one(
-    pattern: Pattern, found: Sequence[Leaf], action: str | None, user: str | None, hits: Hits
+    pattern: Pattern,
+    found: Sequence[Leaf],
+    action: str | None,
+    users: Sequence[str],
+    hits: Hits,
+    views: Views | None,
 ) -> bool:
     matched = False
     if pattern.bare:
         assert pattern.value is not None
         if action is not None and _contains(action, pattern.value):
             hits.action = matched = True
-        if user is not None and _contains(user, pattern.value):
+        if any(_contains(user, pattern.value) for user in users):
             hits.user = matched = True
     for leaf in found:
-        elements = pattern.path.spans(leaf.path) if pattern.path is not None else set()
-        value = pattern.value is not None and _value_matches(pattern.value, leaf.value)
+        seen = [leaf, *views(leaf)] if views is not None else [leaf]
+        elements = set()
+        if pattern.path is not None:
+            for view in seen:
+                elements.update(pattern.path.spans(view.path))
+        value = pattern.value is not None and any(
+            _value_matches(pattern.value, view.value) for view in seen
+        )
         if pattern.bare:
             hit_path, hit_value = bool(elements), value
         else:

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from .diff import unescape_key
 
-__all__ = ["PatchError", "apply_in_place", "patch"]
+__all__ = ["PatchError", "apply_in_place", "deleted_keys", "patch"]
 
 _MISSING: Final = object()
 _LIST_OPERATORS: Final = frozenset({"$insert", "$delete", "$replace"})
@@ -127,10 +127,18 @@ def _bad_dict_operator(key: str) -> PatchError:
     return PatchError(f"unknown operator {key!r} in a diff of a dict", [key])
 
 
+def deleted_keys(value: object) -> list[Any] | tuple[Any, ...]:
+    """The keys a dict edit's `$delete` names: a list, or one scalar key (as 0.9.x reads it)."""
+    if isinstance(value, list | tuple):
+        return value
+    # Hand-made and foreign files write `"$delete": "key"`; 0.9.x deletes that one key.
+    if value is None or isinstance(value, str | int | float | bool):
+        return [value]
+    raise PatchError(f"$delete needs a list of keys, not {value!r}")
+
+
 def _delete_keys(target: dict[Any, Any], keys: object) -> None:
-    if not isinstance(keys, list | tuple):
-        raise PatchError(f"$delete needs a list of keys, not {keys!r}")
-    for escaped in keys:
+    for escaped in deleted_keys(keys):
         key = unescape_key(escaped)
         try:
             del target[key]

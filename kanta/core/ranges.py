@@ -5,7 +5,8 @@ A spec is one bound (`l5`) or two bounds around `:` (half-open, `l5:l9`) or `..`
 Units address the file:
 
 - `lN` the record at position N (the line in a JSON file, the frame in a binary one).
-- `sN` the Nth snapshot, counted from 1 as the headers print them; `s-1` is the last.
+- `sN` the Nth snapshot, counted as the headers print them: from 1, or from 0 when the
+  file starts with one (a rotated file); `s-1` is the last.
   As a bound `s0` is the start of the file.
 - `vN` the records that leave the state at schema version N.
 - `rN` the records that leave the state at revision N: the change that made it and a
@@ -215,7 +216,9 @@ _KEYS: dict[str, Callable[[Coordinates], int]] = {
 def _snapshot_index(bound: Bound, records: Sequence[Coordinates]) -> int | None:
     """Index into `records` of the snapshot a bound names, or None if there is none."""
     snapshots = [index for index, c in enumerate(records) if c.snapshot]
-    ordinal = bound.value + len(snapshots) if bound.value < 0 else bound.value - 1
+    # As 0.9.x counts them: a file that starts with a snapshot (rotated) calls it s0.
+    first = 0 if snapshots[:1] == [0] else 1
+    ordinal = bound.value + len(snapshots) if bound.value < 0 else bound.value - first
     return snapshots[ordinal] if 0 <= ordinal < len(snapshots) else None
 
 

@@ -74,7 +74,8 @@ def test_records_print_with_header_diff_and_snapshot_lines(kanta: Any) -> None:
         "    name:         User 0",
         "    email:        u0@example.com",
     ]
-    assert "l8   2027-01-01 00:08:00 snapshot s1 v0 2027-01-01 00:07:00 822 B" in lines
+    # The size is the state's, as compact JSON (what 0.9.x shows), not the record's.
+    assert "l8   2027-01-01 00:08:00 snapshot s1 v0 2027-01-01 00:07:00 729 B" in lines
     assert "l9   2027-01-01 00:09:00 delete_user by admin r8  users.u0 ✗" in lines
     assert "l11  2027-01-01 00:11:00 counter r10  counter = 8" in lines
 
@@ -84,10 +85,12 @@ def test_a_dict_is_a_block_only_where_it_is_newly_assigned(kanta: Any) -> None:
     err = kanta(TYPES["json"], "-r", "l6").err
     assert err.splitlines() == [
         "l6   2027-01-01 00:06:00 tag by u1 r6",
-        '  users.u1.tags = ["a","z"]',
+        "  users.u1.tags = [a, z]",
         "  users.u1.address =",
         "    city:         Oulu",
         "    zip:          null",
+        "",  # after a record of several lines, as 0.9.x prints it
+        "",  # and after the last one
     ]
 
 
@@ -95,7 +98,7 @@ def test_list_edits_of_jsondiff_files_print_by_position(kanta: Any) -> None:
     err = kanta(COMPAT / "jsondiff.json.kantadb", "-r", "l2").err
     assert "  numbers.1 ✗" in err
     assert "  numbers.1 = 9 (inserted)" in err
-    assert '  users =\n    a:            {"name":"A","tags":["x"]}' in err
+    assert "  users =\n    a:            {name: A, tags: [x]}" in err
 
 
 def test_binary_and_json_files_print_the_same_history(kanta: Any) -> None:
@@ -199,7 +202,8 @@ def test_a_plain_range_counts_the_grep_output(kanta: Any) -> None:
         (["create_user"], ["l2", "l3", "l4"]),  # action
         (["CREATE_USER"], ["l2", "l3", "l4"]),
         (["root"], ["l5"]),  # user
-        (["users.*.email"], ["l2", "l3", "l4", "l8"]),  # path, also in the snapshot's state
+        # A path, also in the snapshot's state and in what l9 deletes (users.u0).
+        (["users.*.email"], ["l2", "l3", "l4", "l8", "l9"]),
         (["=oulu"], ["l6", "l8"]),
         (["counter=8"], ["l11"]),
         (["flag=true"], ["l5", "l8"]),
@@ -224,8 +228,9 @@ def test_grep_sees_list_edits_of_jsondiff_files(kanta: Any) -> None:
 
 def test_a_matching_snapshot_shows_its_matching_lines(kanta: Any) -> None:
     err = kanta(TYPES["json"], "-g", "oulu").err
-    assert "l8   2027-01-01 00:08:00 snapshot s1 v0 2027-01-01 00:07:00 822 B\n" in err
-    assert "\n  users.u1.address.city = Oulu\n" in err
+    assert "l8   2027-01-01 00:08:00 snapshot s1 v0 2027-01-01 00:07:00 729 B\n" in err
+    # The matching record of the state, whole, as 0.9.x shows it.
+    assert "\n  users.u1 = {name: User 1, email: u1@example.com, age: 21, tags: [a, z], " in err
 
 
 def test_grep_highlights_matches_in_colour_only(
@@ -241,8 +246,8 @@ def test_grep_highlights_matches_in_colour_only(
 def test_context_adds_records_around_each_match(kanta: Any) -> None:
     assert kanta(TYPES["json"], "-g", "misc", "--context", "1").labels == ["l4", "l5", "l6"]
     assert kanta(TYPES["json"], "-r", "l1", "--context", "2").labels == ["l1", "l2", "l3"]
-    assert kanta(TYPES["json"], "--context", "-1").code == 1
-    assert kanta(TYPES["json"], "--context", "x").code == 1
+    assert kanta(TYPES["json"], "--context", "-1").code == 2  # usage errors, as in 0.9.x
+    assert kanta(TYPES["json"], "--context", "x").code == 2
 
 
 # -- the selected state: -o, -d, -m, -k ---------------------------------------------------
@@ -326,7 +331,7 @@ def test_data_accepts_module_attr_and_dotted_names(kanta: Any) -> None:
 def test_migrations_apply_to_the_selected_state(kanta: Any, fmt: str) -> None:
     run = kanta(MIGRATED[fmt], "-r", "l2", "-m", "compat_migrations", "-o", "-")
     assert run.code == 0
-    assert "migrated v0 -> v2 in memory: migrate_v1 (Rename counter to total)" in run.err
+    assert "migrated v0 -> v2: migrate_v1 (Rename counter to total)" in run.err
     state = json.loads(run.out)
     assert (state["total"], state["lang"]) == (5, "fi")
     assert "counter" not in state
@@ -365,7 +370,7 @@ def test_a_failing_migration_exits_20(kanta: Any, tmp_path: Path) -> None:
     newer = kanta(MIGRATED["json"], "-q", "-m", only_v1)
     assert newer.code == 20
     assert "newer than the code" in newer.err
-    assert kanta(TYPES["json"], "-q", "-m", "no_such_migrations").code == 1
+    assert kanta(TYPES["json"], "-q", "-m", "no_such_migrations").code == 20  # as 0.9.x
 
 
 KANTA_MODULE = """
@@ -507,7 +512,7 @@ def test_blame_shows_what_a_disagreeing_snapshot_changed(kanta: Any, tmp_path: P
     run = kanta("blame", _disagreeing(kanta, tmp_path, "json"), "counter")
     assert run.code == 10
     assert (
-        run.err.splitlines()[3] == "l4   2027-01-01 00:04:00 snapshot s1 v0 - 78 B  counter: 2 -> 5"
+        run.err.splitlines()[3] == "l4   2027-01-01 00:04:00 snapshot s1 v0 24 B  counter: 2 -> 5"
     )
     assert "snapshot s1 (l4) disagrees with the replay" in run.err.splitlines()[-1]
 
@@ -556,7 +561,7 @@ def test_diff(kanta: Any, fmt: str) -> None:
     run = kanta("diff", TYPES[fmt], "r5", "r7")
     assert run.code == 0
     assert run.err.splitlines()[1:5] == [
-        '  users.u1.tags = ["a","z"]',
+        "  users.u1.tags = [a, z]",
         "  users.u1.address =",
         "    city:         Oulu",
         "    zip:          null",
@@ -577,7 +582,7 @@ def test_blame(kanta: Any, fmt: str) -> None:
     ]
     address = kanta("blame", TYPES[fmt], "users.*.address").err
     assert re.findall(r"^l\d+", address, re.MULTILINE) == ["l2", "l3", "l4", "l6", "l9", "l10"]
-    assert 'users.u1.address: null -> {"city":"Oulu","zip":null}' in address
+    assert "users.u1.address: null -> {city: Oulu, zip: null}" in address
 
 
 def test_verify(kanta: Any, tmp_path: Path) -> None:

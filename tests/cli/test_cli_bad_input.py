@@ -81,10 +81,10 @@ BAD_VALUES: list[tuple[list[str], int]] = [
     (["-r", "99"], 2),
     (["-r", "-99999999999999999999999999"], 2),
     # --context
-    (["--context", "abc"], 1),
-    (["--context", "-1"], 1),
-    (["--context", "1.5"], 1),
-    (["--context", ""], 1),
+    (["--context", "abc"], 2),  # usage errors, as 0.9.x's argparse makes them
+    (["--context", "-1"], 2),
+    (["--context", "1.5"], 2),
+    (["--context", ""], 2),
     (["--context", "99999999999999999999999"], 0),
     # -g
     (["-g", "="], 1),
@@ -104,9 +104,9 @@ BAD_VALUES: list[tuple[list[str], int]] = [
     (["-d", "missing.py:T"], 1),
     (["-d", "{tmp}/unresolvable.py:T"], 1),
     (["-d", "builtins:int"], 21),
-    (["-m", ""], 1),
-    (["-m", "no_such_module_here"], 1),
-    (["-m", "missing.py"], 1),
+    (["-m", ""], 20),  # migrations that cannot be imported: a migration error, as in 0.9.x
+    (["-m", "no_such_module_here"], 20),
+    (["-m", "missing.py"], 20),
     (["-m", "{tmp}/failing.py"], 20),
     (["-k", ""], 1),
     (["-k", ":"], 1),
