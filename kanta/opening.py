@@ -20,6 +20,7 @@ from .core.migrations import (
     Migration,
     MigrationReport,
     code_version,
+    copy_state,
     load_migrations,
     missing,
     plan,
@@ -218,7 +219,7 @@ def _replay_and_migrate(
     versions = plan(stored, migrations, db_path=path)
     # What the record of this opening is measured from: the migrations change the state
     # in place, and the record holds them and msgspec's normalisation together.
-    before = _copy(fold.state) if versions else fold.state
+    before = copy_state(fold.state) if versions else fold.state
     state, report = _migrate(setup, fold.state, stored, migrations, versions)
     version = stored if report is None else report.version
     with gc_paused():
@@ -289,11 +290,6 @@ def _migrate(
         )
     owner = setup.callbacks.owner  # what a `migrate_vN(d, kanta)` migration is handed
     return run(state, versions, migrations, stored_version=stored, kanta=owner, db_path=setup.path)
-
-
-def _copy(state: Any) -> Any:
-    """A deep copy of a builtin state."""
-    return msgspec.msgpack.decode(msgspec.msgpack.encode(state))
 
 
 def _raw(serializer: Serializer, value: Any) -> msgspec.Raw:

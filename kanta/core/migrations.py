@@ -20,6 +20,7 @@ __all__ = [
     "MigrationInfo",
     "MigrationReport",
     "code_version",
+    "copy_state",
     "load_migrations",
     "missing",
     "plan",
@@ -124,7 +125,7 @@ def run(
     applied: list[MigrationInfo] = []
     for version in versions:
         function = _lookup(migrations, version, db_path)
-        before = _copy(state)
+        before = copy_state(state)
         state = _apply(function, version, state, kanta, db_path)
         applied.append(_info(function, version, before, diff(before, state)))
     reached = versions[-1] if versions else original
@@ -200,8 +201,8 @@ def _info(
     return MigrationInfo(version, name, description, change is not None, change, before)
 
 
-def _copy(state: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a builtin state (what a migration was given, for its report)."""
+def copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a builtin (replayed) state: what a migration was given."""
     copied: dict[str, Any] = msgspec.msgpack.decode(msgspec.msgpack.encode(state))
     return copied
 
