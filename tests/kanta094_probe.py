@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import compat_models
-import kanta.serialization
 import msgspec
 
+import kanta.serialization
 from kanta import Kanta
 
 
