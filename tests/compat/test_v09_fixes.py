@@ -104,7 +104,7 @@ def test_the_migration_guide_lists_every_difference() -> None:
         "over a list",
         "Fail-stop",
         "fsync",
-        "torn",
+        "Torn tails",
         '"c"',
         "custom serializer",
         "transaction before `open()`",
