@@ -7,7 +7,8 @@ from .core.msgpackframes import MsgPackSerializer
 from .core.patch import patch
 from .database import Kanta
 from .errors import DatabaseError, DataIntegrityError, FileLockError, ReplayError
-from .events.event import DictPrev, DictState, LogEvent, LogFmt, configure_logging
+from .events.event import DictPrev, DictState, LogEvent, LogFmt
+from .events.loggers import configure_logging
 from .maintenance import Problem, RecoverReport, VerifyReport, convert, recover, verify
 
 __version__ = "1.0.0.dev0"

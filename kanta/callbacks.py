@@ -14,9 +14,8 @@ from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from .core.migrations import MigrationReport
 from .errors import DatabaseError
-from .events.event import DictPrev, DictState, LogEvent, LogFmt, StateDicts
-from .state.changeencoding import equal_with_nan
-from .state.tracker import REORDER, Tree
+from .events.event import DictPrev, DictState, LogEvent, LogFmt
+from .events.timeline import StateDicts
 
 logger = logging.getLogger("kanta")
 
@@ -272,6 +271,35 @@ def _takes_two(cls: type[LogFmt]) -> bool:
     return True
 
 
+class Formats:
+    """The `@db.logfmt` formatters for one event, bound on first use."""
+
+    def __init__(self, callbacks: Callbacks, states: StateDicts) -> None:
+        self._entries: list[FormatterEntry] = callbacks.formatters
+        self._ctx = callbacks.context(states=states)
+        self._bound: dict[int, Formatter] = {}
+        self._broken: set[int] = set()
+
+    def text(self, value: Any, path: str) -> str | None:
+        """The first formatter's text for `value` at `path`, or None."""
+        for index, entry in enumerate(self._entries):
+            if index in self._broken or not entry.matches(path):
+                continue
+            try:
+                bound = self._bound.get(index)
+                if bound is None:
+                    bound = self._bound[index] = entry.bind(self._ctx)
+                result = bound(value, path)
+            except Exception:
+                # One broken formatter must not lose the log line; it sits out this event.
+                logger.exception("kanta: @db.logfmt callback %s failed at %r", entry.name, path)
+                self._broken.add(index)
+                continue
+            if result is not None:
+                return str(result)
+        return None
+
+
 class Callbacks:
     """The callbacks of one database, per kind, in registration order.
 
@@ -350,41 +378,20 @@ class Callbacks:
         for callback in self.by_kind["validate"]:
             callback.run_sync(ctx)
 
-    def emit(self, ctx: Context) -> bool:
-        """Hand the event to the logemit callbacks: False once one has handled it."""
-        for callback in self.by_kind["logemit"]:
-            try:
-                if not callback.run_sync(ctx):
-                    return False
-            except Exception:  # a broken handler must not lose the event
-                logger.exception("kanta: @db.logemit callback %s failed", callback.name)
-        return True
+    def emitters(self, ctx: Context | None = None, **fields: Any) -> list[Emitter]:
+        """The logemit callbacks, bound to one occasion (`ctx`, else one made of `fields`)."""
+        context = ctx if ctx is not None else self.context(**fields)
+        return [Emitter(callback, context) for callback in self.by_kind["logemit"]]
 
 
-def same_change(rendered: Tree, after: Tree | None, live: Any) -> bool:
-    """Whether the live state still holds exactly the change `render` encoded.
+class Emitter:
+    """A logemit callback bound to one occasion: called with the event, as `emit_event` does."""
 
-    `rendered` is a change tree after `tracker.render` (each assigned value replaced by
-    `(operation, read-back copy)`); `after` is the tree computed again after the
-    validators ran. Both must name the same paths, with the same values.
-    """
-    if after is None or rendered.keys() != after.keys():
-        return False
-    for key, op in rendered.items():
-        if key is REORDER:
-            continue
-        again = after[key]
-        if type(op) is dict:
-            if type(again) is not dict or not same_change(op, again, _child(live, key)):
-                return False
-        elif type(op) is tuple:
-            value = _child(live, key)
-            if again != op[0] or not (value == op[1] or equal_with_nan(value, op[1])):
-                return False
-        elif again != op:
-            return False
-    return True
+    def __init__(self, callback: Callback, ctx: Context) -> None:
+        self.callback = callback
+        self.ctx = ctx
+        self.name = callback.name
 
-
-def _child(container: Any, key: Any) -> Any:
-    return container[key] if isinstance(container, dict) else getattr(container, key)
+    def __call__(self, event: LogEvent) -> Any:
+        """Run the callback with its injected arguments."""
+        return self.callback.run_sync(self.ctx)

@@ -431,6 +431,11 @@ class Kanta(Generic[T]):
         return self._callbacks.register("logmigr", fn)
 
 
+def callbacks_of(db: Kanta[Any]) -> Callbacks:
+    """The callbacks registered on a database (for the CLI's `-k`)."""
+    return db._callbacks
+
+
 def configuration(db: Kanta[Any]) -> tuple[Any, ModuleType | str | None]:
     """The root type and the migrations a database was made with (for the CLI's `-k`)."""
     return db._type, db._migrations

@@ -24,7 +24,7 @@ from .core.formats import Serializer
 from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .core.snapshotpolicy import SnapshotPolicy
 from .errors import DatabaseError, DataIntegrityError
-from .events.event import Timeline
+from .events.timeline import Timeline
 from .state.clone import shadow_of
 from .state.touches import Paths, changes_at
 from .state.tracker import Tracker, Tree

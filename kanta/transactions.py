@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from . import strays
-from .callbacks import Callbacks, same_change
+from .callbacks import Callbacks
 from .core.records import Change
 from .errors import DatabaseError, DataIntegrityError
 from .events import emit
 from .session import Session
-from .state.changeencoding import UnstorableChange, render
+from .state.changeencoding import UnstorableChange, render, same_change
 from .state.touches import Paths, flat_paths
 from .state.tracker import Tree
 

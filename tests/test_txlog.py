@@ -18,6 +18,7 @@ import pytest
 
 import kanta.events.emit
 import kanta.events.event
+import kanta.events.timeline
 from kanta import (
     DataIntegrityError,
     DictPrev,
@@ -89,10 +90,18 @@ def capture(stream: io.StringIO | None = None, name: str = "kanta") -> io.String
 
 
 def entries(stream: io.StringIO, start: str = "") -> list[str]:
-    """The logged records (multi-line ones kept whole), from the first that starts with `start`."""
+    """The logged events, from the first that starts with `start`.
+
+    Each line is its own record; a diff line (on a `.diff` logger, indented) is joined to
+    the header before it, so an event reads as one text.
+    """
     records: list[str] = []
     for line in stream.getvalue().splitlines():
-        if "|" in line.split(" ")[0] or line.startswith("kanta"):
+        name, _, rest = line.partition("|")
+        message = rest.partition("|")[2]
+        if name.endswith(".diff") and message.startswith("  ") and records:
+            records[-1] += "\n" + message
+        elif "|" in line.split(" ")[0] or line.startswith("kanta"):
             records.append(line)
         elif records:
             records[-1] += "\n" + line
@@ -129,14 +138,14 @@ async def test_plain_log_of_a_session(path: Path) -> None:
     stream = capture()
     await scenario(Kanta(path, Data()))
     assert entries(stream, "kanta.transaction") == [
-        "kanta.transaction.diff|INFO|add user ticket 7 by alice\n"
+        "kanta.transaction|INFO|add user ticket 7 by alice\n"
         "  users.a =\n"
         "    name:  A\n"
         "    email: null\n"
         "    tags:  [x, y]\n"
         "  counter = 1",
         "kanta.transaction.diff|INFO|bump  counter = 2",
-        "kanta.transaction.diff|INFO|tidy\n  users.a ✗\n  groups.g = [a]",
+        "kanta.transaction|INFO|tidy\n  users.a ✗\n  groups.g = [a]",
         "kanta.transaction|WARNING|broken by bob transaction aborted: boom",
     ]
     assert "\x1b[" not in stream.getvalue()
@@ -157,12 +166,11 @@ async def test_bootstrap_and_migrations_log_on_their_own_loggers(path: Path) -> 
     async with Kanta(path, Data(), migrations=module):
         pass
     assert entries(stream) == [
-        f"kanta.bootstrap|INFO|{path} created",
+        f"kanta.bootstrap|INFO|🛢️ {path} created",
         "kanta.bootstrap|INFO|bootstrap\n  users   = {}\n  groups  = {}\n  counter = 0",
         "kanta.transaction.diff|INFO|set  counter = 5",
-        f"kanta.migration|INFO|{path} migrated v0 -> v1: migrate_v1 (Double the counter)",
-        "kanta.migration|INFO|migrate:v1  counter = 10",
-    ]
+        f"kanta.migration|INFO|🛢️ {path} migrated v0 -> v1: migrate_v1 (Double the counter)",
+    ]  # each migration's record at DEBUG (test_migration_records_are_logged_at_debug)
 
 
 async def test_logdiff_false_logs_the_header_alone(path: Path) -> None:
@@ -219,12 +227,12 @@ async def test_configure_logging_switches_loggers(
     assert "headline\n" in err and "counter = 1" not in err
     assert "hidden" not in err
     assert "full  counter = 3" in err
-    assert logging.getLogger("kanta").propagate is False
+    events = [logging.getLogger(name) for name in NAMES if name != "kanta.transaction.diff"]
+    assert [log.propagate for log in events] == [True, False, False, False]
     configure_logging(skiproot=False)
-    assert logging.getLogger("kanta").propagate is True
-    assert not [
-        h for h in logging.getLogger("kanta").handlers if isinstance(h, logging.StreamHandler)
-    ]
+    assert [log.propagate for log in events] == [True, True, True, True]
+    # One stderr handler each, however often it is called; `kanta` itself is left alone.
+    assert [len(log.handlers) for log in events] == [0, 1, 1, 1]
 
 
 # -- colour -------------------------------------------------------------------------------------
@@ -381,9 +389,9 @@ async def test_nothing_is_built_when_nobody_listens(
     logging.getLogger("kanta").setLevel(logging.WARNING)  # INFO records would be dropped
     events: list[Any] = []
     texts: list[Any] = []
-    dispatch, render = kanta.events.emit.dispatch, kanta.events.emit.render
+    dispatch, header = kanta.events.emit.dispatch, kanta.events.event.header
     monkeypatch.setattr(kanta.events.emit, "dispatch", lambda *a: events.append(a) or dispatch(*a))
-    monkeypatch.setattr(kanta.events.emit, "render", lambda *a: texts.append(a) or render(*a))
+    monkeypatch.setattr(kanta.events.event, "header", lambda *a: texts.append(a) or header(*a))
     db = Kanta(path, Data())
     async with db:
         with db.transaction("unseen") as data:
@@ -397,8 +405,11 @@ async def test_nothing_is_built_when_nobody_listens(
     async with db:
         with db.transaction("passed on") as data:
             data.counter = 2
-    assert [event.action for _, event, *_ in events] == ["passed on"]
-    assert texts == []  # the logger would drop it: no text
+    assert [(event.kind, event.action) for _, event, *_ in events] == [
+        ("opened", None),
+        ("change", "passed on"),
+    ]
+    assert texts == []  # the loggers would drop them: no text
 
 
 def user(name: str, email: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
@@ -509,9 +520,9 @@ async def test_event_states_cost_nothing_unless_read(
     """No whole state is built, and nothing kept, for states nobody reads."""
     built: list[Any] = []
     kept_for: list[Any] = []
-    state_of, replaced = kanta.events.event.Timeline.state, kanta.events.event._replaced
+    state_of, replaced = kanta.events.timeline.Timeline.state, kanta.events.timeline._replaced
 
-    def counting_state(self: kanta.events.event.Timeline, moment: Any) -> Any:
+    def counting_state(self: kanta.events.timeline.Timeline, moment: Any) -> Any:
         built.append(moment)
         return state_of(self, moment)
 
@@ -520,8 +531,8 @@ async def test_event_states_cost_nothing_unless_read(
             kept_for.append(tree)
         return replaced(tree, shadow)
 
-    monkeypatch.setattr(kanta.events.event.Timeline, "state", counting_state)
-    monkeypatch.setattr(kanta.events.event, "_replaced", counting_replaced)
+    monkeypatch.setattr(kanta.events.timeline.Timeline, "state", counting_state)
+    monkeypatch.setattr(kanta.events.timeline, "_replaced", counting_replaced)
     capture()
     seen: list[str | None] = []
     kept: list[LogEvent] = []
@@ -679,7 +690,7 @@ async def test_logfmt_patterns_users_and_states(path: Path) -> None:
         data.users["u1"].email = "a@x"
     await db.close()
     assert entries(stream, "add")[:2] == [
-        "kanta.transaction.diff|INFO|add by Alice Smith\n"
+        "kanta.transaction|INFO|add by Alice Smith\n"
         "  users.<Alice> =\n"
         "    name:  Alice\n"
         "    email: null\n"
@@ -728,12 +739,11 @@ def test_importing_kanta_changes_no_logging_setup() -> None:
     code = (
         "import logging, sys\n"
         "root = list(logging.getLogger().handlers)\n"
-        "import kanta\n"
+        "import kanta, kanta.logging\n"
         "assert logging.getLogger().handlers == root, 'root handlers changed'\n"
-        f"handlers = [h for n in {NAMES!r} for h in logging.getLogger(n).handlers]\n"
-        "assert all(type(h) is logging.NullHandler for h in handlers), handlers\n"
-        "assert logging.getLogger('kanta').propagate\n"
-        "logging.getLogger('kanta.transaction').warning('must not be printed')\n"
+        f"loggers = [logging.getLogger(n) for n in {NAMES!r}]\n"
+        "assert [h for log in loggers for h in log.handlers] == []\n"
+        "assert all(log.propagate and log.level == 0 for log in loggers)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(

@@ -20,7 +20,7 @@ from ..core.grep import DELETED, Hits, Leaf, Pattern, key_text, leaves, match, p
 from ..core.ranges import Coordinates, Selection, parse_range, select
 from ..core.records import Change, Snapshot
 from ..errors import DatabaseError
-from ..events.event import StateDicts
+from ..events.timeline import StateDicts
 from ..history import Entry, History
 from ..printable import Formatter, flow_key
 from . import common as cli_common

@@ -10,22 +10,16 @@ display and as what `--grep` also matches.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..callbacks import Callbacks
+from ..callbacks import Callbacks, Formats
 from ..core.records import Change
-from ..events.emit import TRANSACTION
-from ..events.event import LogEvent, StateDicts
-from ..events.text import Formats
+from ..events.emit import TRANSACTION, emit_event
+from ..events.event import LogEvent
+from ..events.timeline import StateDicts
 from ..printable import Formatter
-
-_KANTA_LOGGER = logging.getLogger("kanta")
 
 
 @dataclass
@@ -77,13 +71,18 @@ class LogCallbacks:
             user=user,
             diff=record.diff,
             states=states,
+            logfmt=formatter,
         )
-        default = getattr(event, "header", None)
-        with _log_to_stderr():
-            printed = self.callbacks.emit(self.callbacks.context(event=event, states=states))
-        header = getattr(event, "header", None)
-        title = str(header) if header is not None and header != default else None
-        return Shown(printed, title)
+        default = event.header
+        shown = Shown(False)
+
+        def passed(event: LogEvent) -> None:  # every callback passed it on: the viewer prints it
+            shown.printed = True
+
+        emit_event(event, self.callbacks.emitters(event=event, states=states), fallback=passed)
+        if event.header != default:
+            shown.title = event.header
+        return shown
 
 
 class _After:
@@ -104,34 +103,3 @@ def record_done(states: StateDicts, state_after: Any) -> None:
     """Give a record's StateDicts the state after it (shared: read it before the next record)."""
     if isinstance(states, _RecordStates):
         states.after.state = state_after
-
-
-@contextlib.contextmanager
-def _log_to_stderr() -> Iterator[None]:
-    """While callbacks run: what they log on kanta's loggers (and their failures) on stderr.
-
-    0.9.x shows both; ours keeps kanta's loggers silent unless the application sets them
-    up, so the viewer, being the application here, does for the time the callbacks run.
-    """
-    if _reaches_a_handler(TRANSACTION):
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    level = _KANTA_LOGGER.level
-    _KANTA_LOGGER.addHandler(handler)
-    _KANTA_LOGGER.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        _KANTA_LOGGER.removeHandler(handler)
-        _KANTA_LOGGER.setLevel(level)
-
-
-def _reaches_a_handler(target: logging.Logger) -> bool:
-    current: logging.Logger | None = target
-    while current is not None:
-        if any(not isinstance(h, logging.NullHandler) for h in current.handlers):
-            return True
-        current = current.parent if current.propagate else None
-    return False

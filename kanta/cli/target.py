@@ -91,7 +91,7 @@ def load_target(data: str | None, migrations: str | None, kanta: str | None) -> 
     """Import what `-d`, `-m` and `-k` name (before reading the file, so mistakes fail fast)."""
     if kanta is not None:
         # Imported here: the viewer alone needs no database.
-        from ..database import Kanta, configuration
+        from ..database import Kanta, callbacks_of, configuration
 
         db = import_object(kanta, default="kanta")
         if not isinstance(db, Kanta):
@@ -99,7 +99,7 @@ def load_target(data: str | None, migrations: str | None, kanta: str | None) -> 
         root_type, migrations_of_db = configuration(db)
         root = None if root_type is dict else root_type
         # Kanta has no public accessor for its registry (database.py should grow one).
-        hooks = LogCallbacks(db._callbacks)
+        hooks = LogCallbacks(callbacks_of(db))
         return Target(root, _load_migrations(migrations_of_db), db, hooks)
     root = import_object(data) if data is not None else None
     if root is not None and not isinstance(root, type):

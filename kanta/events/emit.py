@@ -9,24 +9,24 @@ from the state in memory and what later transactions replaced (`logevents.Timeli
 from __future__ import annotations
 
 import logging
-import sys
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..ansi import Style, use_colour
-from ..callbacks import Callbacks
+from ..callbacks import Callbacks, Formats
 from ..core.diff import unescape_key
-from ..core.edits import UNKNOWN, edits
 from ..core.formats import Serializer
 from ..core.records import Change
 from ..state.tracker import REORDER, Tree
-from .event import LOGGER_NAMES, KantaHandler, LogEvent, Moment, StateDicts
-from .text import Entry, Formats, render
+from ..tty import strip_ansi
+from .event import LogEvent
+from .loggers import LOGGER_NAMES, colour_for, shows, stderr_unless_configured
+from .text import Entry
+from .timeline import Moment, StateDicts
 
 if TYPE_CHECKING:
     from ..opening import Loaded
@@ -58,7 +58,7 @@ def log_change(
     Returns the moment after it for `Timeline.advance`, weakly: once nobody holds the
     event, nothing needs to be kept for it.
     """
-    target = _target(log)
+    target = _target(log, TRANSACTION)
     if target is None or not _wanted(callbacks, target, logging.INFO):
         return None
     serializer, timeline = session.serializer, session.timeline()
@@ -68,9 +68,9 @@ def log_change(
     before, after = timeline.change(tree, session.data)
     states = StateDicts(partial(timeline.state, before), partial(timeline.state, after))
     event = _change_event(
-        session, callbacks, record, target, extra=extra, states=states, show_diff=diff
+        session, callbacks, record, target, extra=extra, states=states, show_diff=diff, more=more
     )
-    dispatch(callbacks, event, entries, target.getChild("diff"), more)
+    dispatch(callbacks, event, entries)
     return weakref.ref(after)
 
 
@@ -84,7 +84,7 @@ def log_abort(
     log: bool | logging.Logger,
 ) -> None:
     """Log a transaction that was rolled back, at WARNING."""
-    target = _target(log)
+    target = _target(log, TRANSACTION)
     if target is None or not _wanted(callbacks, target, logging.WARNING):
         return
     event = LogEvent(
@@ -99,54 +99,65 @@ def log_abort(
         show_diff=False,
         filename=str(session.path),
     )
-    dispatch(callbacks, event, [], None)
+    dispatch(callbacks, event, [])
 
 
 async def log_open(
     session: Session, callbacks: Callbacks, loaded: Loaded, *, log: bool | logging.Logger = True
 ) -> None:
-    """Log what opening did: a new file and its bootstrap record, or the migrations run."""
-    if log is False:
+    """Log what opening did: a new file and its bootstrap record, the migrations run, or
+    (at DEBUG) that an existing file was opened. `log` may name the logger for all of it.
+    """
+    bootstrap, migration = _target(log, BOOTSTRAP), _target(log, MIGRATION)
+    if bootstrap is None or migration is None:
         return
     if loaded.created:
-        _announce(session, callbacks, BOOTSTRAP, "created")
+        _announce(session, callbacks, bootstrap, "created")
         for record in loaded.changes:
             # A new state: each top-level field is one assignment.
             states = StateDicts(dict, _current(session))  # before the bootstrap: nothing
-            entries_of = _assignment_entries
-            _log_record(session, callbacks, record, BOOTSTRAP, states, entries_of)
+            entries = _assignment_entries
+            _log_record(session, callbacks, record, bootstrap, logging.INFO, states, entries)
         return
     report = loaded.report
-    if report is not None and callbacks["logmigr"]:
+    if report is None or not report.applied:
+        _announce(session, callbacks, bootstrap, "opened", level=logging.DEBUG)
+        return
+    if callbacks["logmigr"]:
         # The application logs migrations itself.
         await callbacks.run_all("logmigr", callbacks.context(report=report))
         return
-    if report is not None:
-        described = [_describe(info.name, info.description) for info in report.applied]
-        versions = {"from_version": report.original, "to_version": report.version}
-        _announce(session, callbacks, MIGRATION, "migrated", migrations=described, **versions)
+    described = [f"{info.name} ({info.description})" for info in report.applied]
+    versions = {"from_version": report.original, "to_version": report.version}
+    _announce(session, callbacks, migration, "migrated", migrations=described, **versions)
     for record in loaded.changes:
         states = StateDicts(None, _current(session))
-        _log_record(session, callbacks, record, MIGRATION, states, _migration_entries)
+        _log_record(session, callbacks, record, migration, logging.DEBUG, states, None)
 
 
 def _assignment_entries(diff: Any) -> list[Entry]:
     return list(_assignments(diff))
 
 
-def _migration_entries(diff: Any) -> list[Entry]:
-    return list(_diff_entries(diff, ()))
-
-
 def _announce(
-    session: Session, callbacks: Callbacks, target: logging.Logger, kind: str, **fields: Any
+    session: Session,
+    callbacks: Callbacks,
+    target: logging.Logger,
+    kind: str,
+    level: int = logging.INFO,
+    **fields: Any,
 ) -> None:
-    if _wanted(callbacks, target, logging.INFO):
+    if _wanted(callbacks, target, level):
         filename = str(session.path)
         event = LogEvent(
-            kind=kind, logger=target, kanta=callbacks.owner, filename=filename, **fields
+            kind=kind,
+            logger=target,
+            level=level,
+            kanta=callbacks.owner,
+            filename=filename,
+            **fields,
         )
-        dispatch(callbacks, event, [], None)
+        dispatch(callbacks, event, [])
 
 
 def _log_record(
@@ -154,16 +165,13 @@ def _log_record(
     callbacks: Callbacks,
     record: Change,
     target: logging.Logger,
+    level: int,
     states: StateDicts,
-    entries_of: Callable[[Any], list[Entry]],
+    entries_of: Callable[[Any], list[Entry]] | None,
 ) -> None:
-    if _wanted(callbacks, target, logging.INFO):
-        event = _change_event(session, callbacks, record, target, states=states)
-        dispatch(callbacks, event, entries_of(event.diff), None)
-
-
-def _describe(name: str, description: str) -> str:
-    return f"{name} ({description.rstrip('.')})" if description else name
+    if _wanted(callbacks, target, level):
+        event = _change_event(session, callbacks, record, target, level=level, states=states)
+        dispatch(callbacks, event, entries_of(event.diff) if entries_of is not None else None)
 
 
 def _change_event(
@@ -182,15 +190,15 @@ def _change_event(
     )
 
 
-def _target(log: bool | logging.Logger) -> logging.Logger | None:
+def _target(log: bool | logging.Logger, default: logging.Logger) -> logging.Logger | None:
     if isinstance(log, logging.Logger):
         return log
-    return TRANSACTION if log else None
+    return default if log else None
 
 
 def _wanted(callbacks: Callbacks, target: logging.Logger, level: int) -> bool:
-    """Whether anyone would see an event: a logemit callback, or an enabled logger."""
-    return bool(callbacks["logemit"]) or target.isEnabledFor(level)
+    """Whether anyone would see an event: a logemit callback, or a logger that shows it."""
+    return bool(callbacks["logemit"]) or shows(target, level)
 
 
 def _current(session: Session) -> Callable[[], Any]:
@@ -202,59 +210,68 @@ def _current(session: Session) -> Callable[[], Any]:
 # -- handing it on ------------------------------------------------------------------------
 
 
-def dispatch(
-    callbacks: Callbacks,
-    event: LogEvent,
-    entries: list[Entry],
-    diff_logger: logging.Logger | None,
-    more: int = 0,
+def dispatch(callbacks: Callbacks, event: LogEvent, entries: list[Entry] | None) -> None:
+    """Offer the event to the logemit callbacks, then (unless one handled it) to logging."""
+    event.logfmt = Formats(callbacks, event.states).text
+    if entries is not None:
+        event._entries = entries
+    emit_event(event, callbacks.emitters(event=event, states=event.states))
+
+
+def emit_event(
+    ev: LogEvent,
+    handlers: Iterable[Callable[[LogEvent], Any]] = (),
+    *,
+    fallback: Callable[[LogEvent], None] | None = None,
 ) -> None:
-    """Offer the event to the logemit callbacks, then (unless one handled it) to logging.
+    """Hand `ev` to each handler in turn, then to `fallback` (`default_emit`).
 
-    With a `diff_logger`, the diff lines go out on it and the header alone on the event's
-    logger when the diff logger is switched off; without one, both go on the event's logger.
-    `more` counts the changed paths left out of `entries`.
+    A falsy return marks the event handled and stops the chain; a truthy one passes it on.
+    A handler that raises is reported and the event gets the default formatting; logging
+    never breaks the program, so a failing fallback is reported and swallowed.
     """
-    formats = Formats(callbacks, event.states)
-    # A proxy: an event holding a closure over itself would live (and keep the moments of
-    # its states, and what later transactions replace) until a garbage collection.
-    this = weakref.proxy(event)
-    event._render = lambda: render(this, entries, formats, Style(False), this.show_diff, more)
-    if not callbacks.emit(callbacks.context(event=event, states=event.states)):
+    with stderr_unless_configured(ev.logger):
+        for handler in handlers:
+            try:
+                if not handler(ev):
+                    return
+            except Exception:
+                name = _name(handler)
+                logger.exception("kanta: logemit callback %s failed, formatted as usual", name)
+                break
+        try:
+            (fallback or default_emit)(ev)
+        except Exception:
+            logger.exception("kanta: logging a %s event failed", ev.kind)
+
+
+def default_emit(ev: LogEvent) -> None:
+    """Log the event as kanta does: its header, then each diff line on the `diff` child.
+
+    One record per line, so line-oriented handlers keep working; a change of one line is
+    one record, `header  path = value`, on the diff logger. Colour only on terminals.
+    """
+    target = ev.logger
+    if target is None:
         return
-    target = event.logger
-    if target is None or not target.isEnabledFor(event.level):
-        return
-    with_diff = event.show_diff and bool(entries)
-    if with_diff and diff_logger is not None:
-        if diff_logger.isEnabledFor(event.level):
-            target = diff_logger
-        else:
-            with_diff = False
-    style = Style(_colour(target, event.level))
-    text = render(event, entries, formats, style, with_diff, more)
-    target.log(event.level, text)
-
-
-def _colour(target: logging.Logger, level: int) -> bool:
-    """ANSI colour only when every handler the record reaches writes to a terminal."""
-    streams = []
-    for handler in _handlers(target):
-        if isinstance(handler, logging.NullHandler) or handler.level > level:
-            continue
-        if not isinstance(handler, logging.StreamHandler):
-            return use_colour(None)  # FORCE_COLOR still forces it
-        streams.append(sys.stderr if isinstance(handler, KantaHandler) else handler.stream)
-    return all(use_colour(stream) for stream in streams or [sys.stderr])
-
-
-def _handlers(target: logging.Logger) -> Iterator[logging.Handler]:
-    current: logging.Logger | None = target
-    while current is not None:
-        yield from current.handlers
-        if not current.propagate:
+    with stderr_unless_configured(target):
+        if not target.isEnabledFor(ev.level):
             return
-        current = current.parent
+        diff_logger = target.getChild("diff")
+        show = ev.show_diff and ev.kind == "change" and diff_logger.isEnabledFor(ev.level)
+        lines = [str(ev.header), *(ev.diff_lines if show else [])]
+        if not colour_for(target, ev.level):
+            lines = [strip_ansi(line) for line in lines]
+        if len(lines) == 2:
+            diff_logger.log(ev.level, lines[0] + lines[1])
+            return
+        target.log(ev.level, lines[0])
+        for line in lines[1:]:
+            diff_logger.log(ev.level, line)
+
+
+def _name(handler: Any) -> str:
+    return str(getattr(handler, "name", None) or getattr(handler, "__qualname__", None) or handler)
 
 
 # -- from changes to entries ----------------------------------------------------------------
@@ -292,12 +309,6 @@ def _count_paths(tree: Tree) -> int:
 def _assignments(state: Any) -> Iterator[Entry]:
     for key, value in state.items():
         yield (unescape_key(key),), value, False
-
-
-def _diff_entries(diff: Any, parts: tuple[Any, ...]) -> Iterator[Entry]:
-    """The paths of an on-disk diff (where a new mapping reads as nested changes)."""
-    for edit in edits(diff, UNKNOWN, parts):
-        yield edit.path, edit.value, edit.kind == "delete"
 
 
 def _plain(value: Any, serializer: Serializer) -> Any:

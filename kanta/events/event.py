@@ -1,18 +1,18 @@
-"""The transaction log's vocabulary: events, value formatters, and the loggers' switches."""
+"""The transaction log's vocabulary: the LogEvent handed to callbacks, and formatter types."""
 
 from __future__ import annotations
 
-import copy
 import logging
-import sys
-import weakref
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from msgspec.structs import force_setattr
-
-from ..state.clone import DICT, clone, kind_of
-from ..state.tracker import DELETE, MISSING, REORDER, Tracker, Tree, container_get, container_has
+from ..ansi import Style
+from ..core.edits import UNKNOWN, edits
+from ..printable import Formatter
+from ..tty import strip_ansi
+from .loggers import colour_for
+from .text import Entry, diff_lines, header
+from .timeline import StateDicts
 
 DictPrev = Annotated[dict, "prev"]
 """Annotate a callback parameter with this to receive the state before the change."""
@@ -20,208 +20,20 @@ DictPrev = Annotated[dict, "prev"]
 DictState = Annotated[dict, "state"]
 """Annotate a callback parameter with this to receive the state after the change."""
 
-LOGGER_NAMES = {
-    "transaction": "kanta.transaction",
-    "diff": "kanta.transaction.diff",
-    "bootstrap": "kanta.bootstrap",
-    "migration": "kanta.migration",
-}
 
-# The only change importing kanta makes to logging: without a handler of the application's
-# own, kanta's records are dropped instead of reaching Python's last-resort stderr handler.
-logging.getLogger("kanta").addHandler(logging.NullHandler())
-
-StateGetter = Callable[[], dict[Any, Any] | None]
-_UNSET: Any = object()
-
-
-class StateDicts:
-    """The whole state before and after a change, as dicts, built only when first asked for.
-
-    Building them costs what the database holds, so a transaction pays for it only when a
-    callback or an event reader wants them; each is built once, and may be asked for at
-    any time, also after later transactions (see `Timeline`).
-    """
-
-    def __init__(self, previous: StateGetter | None = None, current: StateGetter | None = None):
-        self._getters = {"previous": previous, "current": current}
-        self._values: dict[str, Any] = {}
-
-    @property
-    def previous(self) -> dict[Any, Any] | None:
-        """The state before the change (None where there was none)."""
-        return self._get("previous")
-
-    @property
-    def current(self) -> dict[Any, Any] | None:
-        """The state after the change."""
-        return self._get("current")
-
-    def _get(self, name: str) -> dict[Any, Any] | None:
-        value = self._values.get(name, _UNSET)
-        if value is _UNSET:
-            getter = self._getters[name]
-            value = self._values[name] = getter() if getter is not None else None
-            self._getters[name] = None  # what it held (moments of a timeline) can go
-        return value  # type: ignore[no-any-return]
-
-
-class Moment:
-    """One committed state that an event may still ask for; links to the next one."""
-
-    __slots__ = ("__weakref__", "next", "redo", "timeline", "undo")
-
-    def __init__(self, timeline: Timeline, redo: Redo | None = None) -> None:
-        self.timeline = timeline
-        self.next: Moment | None = None
-        self.undo: Tree = {}  # what the next transaction replaced: the way back to here
-        self.redo = redo  # while its own transaction commits: the moment before, and how
-
-
-Redo = tuple[Moment, Tree, Any]  # the moment before, the rendered change tree, the live root
-
-
-class Timeline:
-    """The committed states that log events may still ask for, rebuilt only when asked.
-
-    The tracker's shadow is the newest state. While an event holds a moment, each later
-    transaction keeps the values it replaced (references, along the changed paths only), so
-    any held moment is the shadow with those put back, newest first. The timeline holds its
-    newest moment weakly: once no event holds any, transactions keep nothing.
-    """
-
-    def __init__(self, tracker: Tracker, to_state: Callable[[Any], Any]) -> None:
-        self.tracker = tracker
-        self._to_state = to_state
-        self._newest: weakref.ref[Moment] | None = None
-
-    def now(self) -> Moment:
-        """The moment of the state committed now (the shadow)."""
-        moment = self._newest() if self._newest is not None else None
-        if moment is None:
-            moment = Moment(self)
-            self._newest = weakref.ref(moment)
-        return moment
-
-    def change(self, tree: Tree, live: Any) -> tuple[Moment, Moment]:
-        """The moments before and after the transaction of `tree`, before it is accepted."""
-        before = self.now()
-        return before, Moment(self, (before, tree, live))
-
-    def advance(self, tree: Tree, after: weakref.ref[Moment] | None) -> None:
-        """Before the tracker accepts `tree`: keep what it replaces, if anyone may ask.
-
-        `after` is the moment `change` gave, if its event is still held.
-        """
-        newest = self._newest() if self._newest is not None else None
-        if newest is None:
-            return  # no event holds a moment: nobody can ask for the state it leaves
-        newest.undo = _replaced(tree, self.tracker.shadow)
-        following = after() if after is not None else None
-        newest.next = following if following is not None else Moment(self)
-        newest.next.redo = None
-        self._newest = weakref.ref(newest.next)
-
-    def state(self, moment: Moment) -> Any:
-        """The state at `moment`, in the builtin form it has on disk."""
-        return self._to_state(_Rebuild().typed(moment))
-
-
-class _Below:
-    """What a transaction replaced inside one container (as opposed to the container)."""
-
-    __slots__ = ("undo",)
-
-    def __init__(self, undo: Tree) -> None:
-        self.undo = undo
-
-
-def _replaced(tree: Tree, shadow: Any) -> Tree:
-    """The values of the shadow a change tree replaces; MISSING where it adds a key."""
-    undo: Tree = {}
-    for key, op in tree.items():
-        if key is REORDER:
-            continue
-        if type(op) is dict:
-            undo[key] = _Below(_replaced(op, container_get(shadow, key)))
-        else:
-            # Accepting replaces these objects in the shadow (never changes them): kept here,
-            # they stay as they were.
-            undo[key] = container_get(shadow, key) if container_has(shadow, key) else MISSING
-    return undo
-
-
-class _Rebuild:
-    """A typed state rebuilt from the shadow: its containers along changed paths are copies.
-
-    Everything else is shared with the shadow and with kept values, and never changed.
-    """
-
-    def __init__(self) -> None:
-        self._own: dict[int, Any] = {}  # the copies made here, by id (kept, so ids stay)
-
-    def typed(self, moment: Moment) -> Any:
-        """The state at `moment`."""
-        if moment.redo is not None:
-            before, tree, live = moment.redo
-            return self._redo(tree, self.typed(before), live)
-        undos = []
-        while moment.next is not None:
-            undos.append(moment.undo)
-            moment = moment.next
-        root = moment.timeline.tracker.shadow
-        for undo in reversed(undos):
-            root = self._undo(undo, root)
-        return root
-
-    def _owned(self, container: Any) -> Any:
-        if id(container) in self._own:
-            return container
-        mine = copy.copy(container)
-        self._own[id(mine)] = mine
-        return mine
-
-    def _undo(self, undo: Tree, node: Any) -> Any:
-        node = self._owned(node)
-        for key, old in undo.items():
-            if type(old) is _Below:
-                _put(node, key, self._undo(old.undo, container_get(node, key)))
-            elif old is MISSING:
-                del node[key]
-            else:
-                _put(node, key, old)
-        return node
-
-    def _redo(self, tree: Tree, node: Any, live: Any) -> Any:
-        """`tree` applied as `accept` will: its read-back copies, else copies of `live`."""
-        node = self._owned(node)
-        for key, op in tree.items():
-            if key is REORDER:
-                continue
-            if type(op) is dict:
-                inner = self._redo(op, container_get(node, key), container_get(live, key))
-                _put(node, key, inner)
-            elif op == DELETE:
-                del node[key]
-            else:
-                _put(node, key, op[1] if type(op) is tuple else clone(container_get(live, key)))
-        return node
-
-
-def _put(container: Any, key: Any, value: Any) -> None:
-    if kind_of(container) == DICT:
-        container[key] = value
-    else:
-        force_setattr(container, key, value)
+def _no_format(value: Any, path: str) -> str | None:
+    return None
 
 
 class LogEvent:
     """One entry of the transaction log, as handed to `@db.logemit` callbacks.
 
     `kind` is "change" (a transaction, the bootstrap record or a migration record),
-    "aborted" (a transaction rolled back), "created" (a new file) or "migrated" (a
-    summary of the migrations run at open): the values kanta 0.9.x used. `previous` and
-    `current` are built on first access, then kept; they may be read at any time.
+    "aborted" (a transaction rolled back), "created" or "opened" (a file), or "migrated"
+    (a summary of the migrations run at open), as in kanta 0.9.x. `previous` and `current`
+    are the whole state before and after as dicts, built on first access, then kept.
+    `header` and `diff_lines` are the default text, built on first access; set `header`
+    to restyle it (`default_emit` logs the header it holds).
     """
 
     def __init__(
@@ -236,13 +48,17 @@ class LogEvent:
         extra: Any = None,
         error: BaseException | None = None,
         diff: dict[Any, Any] | Callable[[], dict[Any, Any]] | None = None,
-        states: StateDicts | None = None,
+        previous: dict[Any, Any] | None = None,
+        current: dict[Any, Any] | None = None,
+        logfmt: Formatter | None = None,
         show_diff: bool = True,
         filename: str | None = None,
         from_version: int | None = None,
         to_version: int | None = None,
         migrations: list[str] | None = None,
-        render: Callable[[], str] | None = None,
+        states: StateDicts | None = None,
+        entries: list[Entry] | None = None,
+        more: int = 0,
     ) -> None:
         self.kind = kind
         self.logger = logger
@@ -253,13 +69,19 @@ class LogEvent:
         self.extra = extra
         self.error = error
         self._diff = diff
-        self.states = states if states is not None else StateDicts()
+        if states is None:
+            states = StateDicts(lambda: previous, lambda: current)
+        self.states = states
+        self.logfmt: Formatter = logfmt if logfmt is not None else _no_format
         self.show_diff = show_diff
         self.filename = filename
         self.from_version = from_version
         self.to_version = to_version
         self.migrations = migrations if migrations is not None else []
-        self._render = render
+        self._entries = entries
+        self._more = more
+        self._header: str | None = None
+        self._diff_lines: list[str] | None = None
 
     @property
     def diff(self) -> dict[Any, Any]:
@@ -283,9 +105,43 @@ class LogEvent:
         return self.states.current
 
     @property
+    def header(self) -> str:
+        """The one-line header: `ACTION [EXTRA] by USER`, or `🛢️ FILE created` and the like."""
+        if self._header is None:
+            self._header = header(self, self.logfmt, self.style())
+        return self._header
+
+    @header.setter
+    def header(self, value: str) -> None:
+        self._header = value
+
+    @property
+    def diff_lines(self) -> list[str]:
+        """The diff body, a line per changed path (`  path = value`); empty for file events."""
+        if self._diff_lines is None:
+            self._diff_lines = diff_lines(self.entries(), self.logfmt, self.style(), self._more)
+        return self._diff_lines
+
+    @diff_lines.setter
+    def diff_lines(self, value: list[str]) -> None:
+        self._diff_lines = value
+
+    def entries(self) -> list[Entry]:
+        """The changed paths the diff body shows: path, new value, deleted."""
+        if self._entries is None:
+            changes = edits(self.diff, UNKNOWN, ()) if self.kind == "change" else []
+            self._entries = [(e.path, e.value, e.kind == "delete") for e in changes]
+        return self._entries
+
+    def style(self) -> Style:
+        """Colour if every handler the event's records reach writes to a terminal."""
+        return Style(colour_for(self.logger, self.level))
+
+    @property
     def message(self) -> str:
-        """The plain text this event is logged as."""
-        return self._render() if self._render is not None else self.kind
+        """The plain text of the event: its header and diff body, without colour."""
+        lines = self.diff_lines if self.show_diff else []
+        return strip_ansi("\n".join([self.header, *lines]))
 
     def __repr__(self) -> str:
         return f"LogEvent(kind={self.kind!r}, action={self.action!r}, user={self.user!r})"
@@ -332,51 +188,3 @@ class LogFmt:
     def resolve(self, value: Any, path: str) -> str | None:
         """A prettier text for `value` at `path`, or None to leave it to the next formatter."""
         return None
-
-
-def configure_logging(
-    *,
-    skiproot: bool = True,
-    bootstrap: bool = True,
-    migration: bool = True,
-    transaction: bool = True,
-    diff: bool = True,
-    debug: bool = False,
-) -> None:
-    """Switch kanta's loggers on or off; with `skiproot` their records stop at kanta's handler.
-
-    Importing kanta configures nothing (beyond a NullHandler on the `kanta` logger); this
-    is the one call that changes logging setup. Calling it again changes the switches.
-    """
-    switches = {
-        "transaction": transaction,
-        "diff": diff,
-        "bootstrap": bootstrap,
-        "migration": migration,
-    }
-    level = logging.DEBUG if debug else logging.INFO
-    for key, enabled in switches.items():
-        log = logging.getLogger(LOGGER_NAMES[key])
-        log.disabled = not enabled
-        log.setLevel(level)
-    root = logging.getLogger("kanta")
-    root.setLevel(level)
-    ours = [h for h in root.handlers if isinstance(h, KantaHandler)]
-    if skiproot and not ours:
-        root.addHandler(KantaHandler())
-    for handler in ours if not skiproot else []:
-        root.removeHandler(handler)  # the records now go to the application's handlers
-    root.propagate = not skiproot
-
-
-class KantaHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Plain-message handler installed by `configure_logging` (stderr at the time of logging)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter("%(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Write to the current `sys.stderr` (so redirecting it, as tests do, is followed)."""
-        self.stream = sys.stderr
-        super().emit(record)

@@ -281,3 +281,32 @@ def _encode_names(container: Any) -> dict[str, str] | None:
         names = renamed or None
     _names[t] = names
     return names
+
+
+def same_change(rendered: Tree, after: Tree | None, live: Any) -> bool:
+    """Whether the live state still holds exactly the change `render` encoded.
+
+    `rendered` is a change tree after `tracker.render` (each assigned value replaced by
+    `(operation, read-back copy)`); `after` is the tree computed again after the
+    validators ran. Both must name the same paths, with the same values.
+    """
+    if after is None or rendered.keys() != after.keys():
+        return False
+    for key, op in rendered.items():
+        if key is REORDER:
+            continue
+        again = after[key]
+        if type(op) is dict:
+            if type(again) is not dict or not same_change(op, again, _child(live, key)):
+                return False
+        elif type(op) is tuple:
+            value = _child(live, key)
+            if again != op[0] or not (value == op[1] or equal_with_nan(value, op[1])):
+                return False
+        elif again != op:
+            return False
+    return True
+
+
+def _child(container: Any, key: Any) -> Any:
+    return container[key] if isinstance(container, dict) else getattr(container, key)

@@ -1,0 +1,7 @@
+"""kanta 0.9.x's `kanta.logging`: log events, emitting them, and the loggers' setup."""
+
+from .events.emit import default_emit, emit_event
+from .events.event import LogEvent
+from .events.loggers import configure_logging
+
+__all__ = ["LogEvent", "configure_logging", "default_emit", "emit_event"]
