@@ -39,8 +39,11 @@ _LABELS = {
     "prev": "DictPrev",
     "state": "DictState",
 }
-# A logfmt function's first two free positional parameters are the value and its path.
-_ROLES = {"logfmt": ("value", "path")}
+# A logfmt function's first two free positional parameters are the value and its path; a
+# logemit function's first is the event, whatever its annotation (0.9.x passes it so).
+_ROLES = {"logfmt": ("value", "path"), "logemit": ("event",)}
+# Parameters injected by their name when their annotation asks for nothing (as in 0.9.x).
+_BY_NAME = ("prev", "state")
 
 Formatter = Callable[[Any, str], "str | None"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -146,14 +149,23 @@ def _plan(
     # A formatter's value is not the data, whatever its annotation.
     common = ("kanta",) if roles else ("data", "kanta")
     allowed = (*common, *SOURCES[kind])
+    sources = {
+        p.name: _source(hints.get(p.name, p.empty), root_type, owner_type) for p in parameters
+    }
+    if "event" in sources.values():
+        roles = []  # annotated: no other parameter is the event
     for p in parameters:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        source = _source(hints.get(p.name, p.empty), root_type, owner_type)
+        source = sources[p.name]
+        if source not in allowed and p.name in _BY_NAME and p.name in allowed:
+            source = p.name
         # Passed by keyword where possible, so skipped parameters do not shift the others.
         positional = p.kind is p.POSITIONAL_ONLY
         if source not in allowed and roles and p.kind is not p.KEYWORD_ONLY:
-            yield p.name, positional, roles.pop(0), None
+            role = roles.pop(0)
+            _check_text(kind, name, p.name, role, hints.get(p.name, p.empty))
+            yield p.name, positional, role, None
         elif source in allowed:
             yield p.name, positional, source, None
         elif p.default is not p.empty:
@@ -164,6 +176,18 @@ def _plan(
                 f"@db.{kind} callback {name}: parameter {p.name!r} has neither a usable "
                 f"annotation nor a default (annotate it with one of: {choices})"
             )
+
+
+def _check_text(kind: str, name: str, parameter: str, role: str, annotation: Any) -> None:
+    """A logfmt value or path is a text: its annotation may say str or Any, or nothing."""
+    if role not in ("value", "path") or annotation is inspect.Parameter.empty:
+        return
+    if annotation in (str, Any) or str in get_args(annotation):
+        return
+    raise TypeError(
+        f"@db.{kind} callback {name}: the {role} parameter {parameter!r} must be annotated "
+        f"as str or Any, not {annotation!r}"
+    )
 
 
 def _hints(fn: Callable[..., Any], root_type: Any, owner_type: type | None) -> dict[str, Any]:
@@ -331,6 +355,11 @@ class Callbacks:
         """Register `fn`; TypeError if its parameters cannot be filled or it may not be async."""
         if not callable(fn):
             raise TypeError(f"@db.{kind} needs a callable, not {fn!r}")
+        if kind == "logemit" and isinstance(fn, type):
+            raise TypeError(
+                f"@db.logemit callbacks must be functions or callable objects, not the class "
+                f"{fn.__qualname__}"
+            )
         if kind == "logfmt":
             self.formatters.append(FormatterEntry(fn, path, self.root_type, self.owner_type))
         else:

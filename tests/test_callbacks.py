@@ -135,9 +135,7 @@ async def test_string_annotations_resolve_even_for_a_root_type_defined_locally(
     assert seen == [db.data]
 
 
-@pytest.mark.parametrize(
-    "kind", ["bootstrap", "validate", "fatal_error", "clock", "logemit", "logmigr"]
-)
+@pytest.mark.parametrize("kind", ["bootstrap", "validate", "fatal_error", "clock", "logmigr"])
 def test_a_parameter_with_neither_annotation_nor_default_is_refused(kind: str, path: Path) -> None:
     db = Kanta(path, Data())
 

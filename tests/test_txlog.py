@@ -167,7 +167,7 @@ async def test_bootstrap_and_migrations_log_on_their_own_loggers(path: Path) -> 
         pass
     assert entries(stream) == [
         f"kanta.bootstrap|INFO|🛢️ {path} created",
-        "kanta.bootstrap|INFO|bootstrap\n  users   = {}\n  groups  = {}\n  counter = 0",
+        "kanta.bootstrap|INFO|bootstrap\n  users = {}\n  groups = {}\n  counter = 0",
         "kanta.transaction.diff|INFO|set  counter = 5",
         f"kanta.migration|INFO|🛢️ {path} migrated v0 -> v1: migrate_v1 (Double the counter)",
     ]  # each migration's record at DEBUG (test_migration_records_are_logged_at_debug)

@@ -1,4 +1,4 @@
-"""The text of a transaction log entry: its header and one aligned line per changed path.
+"""The text of a transaction log entry: its header and one line per changed path.
 
 Strings, keys, actions and users are shown through `printable` (control characters as
 escapes); what a `@db.logfmt` formatter returns is the application's own, shown as is.
@@ -53,7 +53,7 @@ def header(event: Described, formats: Formatter, style: Style) -> str:
 
 
 def diff_lines(entries: list[Entry], formats: Formatter, style: Style, more: int = 0) -> list[str]:
-    """The diff body: one `  path = value` line per entry, aligned; `more` paths counted.
+    """The diff body: one `  path = value` line per entry; `more` paths counted.
 
     A deleted path is marked ✗; a new mapping is a block, a line per key.
     """
@@ -66,33 +66,29 @@ def diff_lines(entries: list[Entry], formats: Formatter, style: Style, more: int
 
 
 def _entry_lines(entries: list[Entry], formats: Formatter, style: Style) -> list[str]:
-    paths = [_path(parts, formats, style) for parts, _, _ in entries]
-    width = max((size for _, size in paths), default=0)
+    # Unpadded, as 0.9.x logs them: `path = value` reads (and greps) the same in every entry.
     lines = []
-    for (path, size), (parts, value, deleted) in zip(paths, entries, strict=True):
+    for parts, value, deleted in entries:
+        path = _path(parts, formats, style)
         if deleted:
             lines.append(f"{path} {style('✗', 'red')}")
             continue
         dotted = _dotted(parts)
-        pad = " " * (width - size)
         custom = formats(value, dotted)
         if custom is None and isinstance(value, dict) and value:
-            lines.append(f"{path}{pad} {style('=', 'grey')}\n" + _block(value, dotted, formats))
+            lines.append(f"{path} {style('=', 'grey')}\n" + _block(value, dotted, formats))
         else:
             shown = custom if custom is not None else show(value, dotted, formats)
-            lines.append(f"{path}{pad} {style('=', 'grey')} {shown}")
+            lines.append(f"{path} {style('=', 'grey')} {shown}")
     return lines
 
 
-def _path(parts: tuple[Any, ...], formats: Formatter, style: Style) -> tuple[str, int]:
-    """A path with each element formatted, and its printed width."""
+def _path(parts: tuple[Any, ...], formats: Formatter, style: Style) -> str:
+    """A path with each element formatted."""
     names = [_key(key, _dotted(parts[: i + 1]), formats) for i, key in enumerate(parts)]
-    text = ".".join(names) or "."
     if len(names) > 1:
-        styled = style(".".join(names[:-1]) + ".", "grey") + style(names[-1], "green")
-    else:
-        styled = style(text, "green")
-    return styled, len(text)
+        return style(".".join(names[:-1]) + ".", "grey") + style(names[-1], "green")
+    return style(".".join(names) or ".", "green")
 
 
 def _block(value: dict[Any, Any], path: str, formats: Formatter) -> str:
