@@ -49,8 +49,6 @@ class Colors:
 
 colors = Colors()
 
-# Bold, dim, italic, underline, reverse, strike: each adds to the others.
-_STACKING = frozenset("123479")
 _FOREGROUND = frozenset(map(str, [*range(30, 38), *range(90, 98)]))
 _BACKGROUND = frozenset(map(str, [*range(40, 48), *range(100, 108)]))
 _EXTENDED = {"38": "fg", "48": "bg"}
@@ -66,18 +64,15 @@ def _state(sgr: str) -> Mapping[str, str]:
     at = 0
     while at < len(tokens):
         token = tokens[at] or "0"  # an empty parameter is 0 (ECMA-48)
-        size = (
-            _EXTENDED_SIZE.get(tokens[at + 1], 1)
-            if token in _EXTENDED and at + 1 < len(tokens)
-            else 1
-        )
+        size = 1
         if token == "0":
             state.clear()
         elif token in _EXTENDED:
+            size = _EXTENDED_SIZE.get(tokens[at + 1] if at + 1 < len(tokens) else "", 1)
             state[_EXTENDED[token]] = ";".join(tokens[at : at + size])
         elif token in _FOREGROUND or token in _BACKGROUND:
             state["fg" if token in _FOREGROUND else "bg"] = token
-        else:  # a stacking attribute, or one kanta does not know: kept as it is
+        else:  # bold, italic, ... add up; each, and any other parameter, is kept as it is
             state[token] = token
         at += size
     return state
