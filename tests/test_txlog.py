@@ -251,9 +251,21 @@ async def paint(path: Path, stream: io.StringIO) -> str:
 
 async def test_colour_on_a_terminal(path: Path) -> None:
     text = await paint(path, TTY())
-    assert "\x1b[1;34mpaint\x1b[0m by \x1b[36mann\x1b[0m" in text
-    assert "\x1b[31m✗\x1b[0m" in text
+    assert "\x1b[1;34mpaint\x1b[0m by \x1b[34mann\x1b[0m" in text
+    assert "\x1b[1;31m✗\x1b[0m" in text
     assert "\x1b[32mcounter\x1b[0m" in text
+
+
+async def test_the_palette_restyles_kanta_s_own_lines(path: Path) -> None:
+    from kanta.tty import colors
+
+    saved = colors.user
+    colors.user = "38;5;226"  # read when the line is built, as 0.9.x documents
+    try:
+        text = await paint(path, TTY())
+    finally:
+        colors.user = saved
+    assert "by \x1b[38;5;226mann\x1b[0m" in text
 
 
 async def test_no_colour_when_not_a_terminal_or_no_color(
@@ -266,7 +278,7 @@ async def test_no_colour_when_not_a_terminal_or_no_color(
 
 async def test_force_color_colours_any_stream(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORCE_COLOR", "1")
-    assert "\x1b[31m✗\x1b[0m" in await paint(path, io.StringIO())
+    assert "\x1b[1;31m✗\x1b[0m" in await paint(path, io.StringIO())
 
 
 async def test_no_colour_when_one_handler_is_not_a_terminal(path: Path) -> None:

@@ -43,10 +43,10 @@ def header(event: Described, formats: Formatter, style: Style) -> str:
         return text
     text = style(printable(event.action) if event.action else "-", "action")
     if event.extra is not None:
-        text += " " + style(printable(str(event.extra)), "grey")
+        text += " " + style(printable(str(event.extra)), "target")
     if event.user:
         user = formats(event.user, "$user") or printable(str(event.user))
-        text += " by " + style(user, "cyan")
+        text += " by " + style(user, "user")
     if event.kind == "aborted":
         text += f" transaction aborted: {printable(str(event.error))}"
     return text
@@ -61,7 +61,7 @@ def diff_lines(entries: list[Entry], formats: Formatter, style: Style, more: int
         "  " + line for entry in _entry_lines(entries, formats, style) for line in entry.split("\n")
     ]
     if more:
-        lines.append("  " + style(f"... and {more:,} more", "grey"))
+        lines.append("  " + style(f"... and {more:,} more", "ellipsis"))
     return lines
 
 
@@ -71,15 +71,15 @@ def _entry_lines(entries: list[Entry], formats: Formatter, style: Style) -> list
     for parts, value, deleted in entries:
         path = _path(parts, formats, style)
         if deleted:
-            lines.append(f"{path} {style('✗', 'red')}")
+            lines.append(f"{path} {style('✗', 'delete')}")
             continue
         dotted = _dotted(parts)
         custom = formats(value, dotted)
         if custom is None and isinstance(value, dict) and value:
-            lines.append(f"{path} {style('=', 'grey')}\n" + _block(value, dotted, formats))
+            lines.append(f"{path} {style('=', 'sep')}\n" + _block(value, dotted, formats))
         else:
             shown = custom if custom is not None else show(value, dotted, formats)
-            lines.append(f"{path} {style('=', 'grey')} {shown}")
+            lines.append(f"{path} {style('=', 'sep')} {shown}")
     return lines
 
 
@@ -87,8 +87,8 @@ def _path(parts: tuple[Any, ...], formats: Formatter, style: Style) -> str:
     """A path with each element formatted."""
     names = [_key(key, _dotted(parts[: i + 1]), formats) for i, key in enumerate(parts)]
     if len(names) > 1:
-        return style(".".join(names[:-1]) + ".", "grey") + style(names[-1], "green")
-    return style(".".join(names) or ".", "green")
+        return style(".".join(names[:-1]) + ".", "path_prefix") + style(names[-1], "add")
+    return style(".".join(names) or ".", "add")
 
 
 def _block(value: dict[Any, Any], path: str, formats: Formatter) -> str:
