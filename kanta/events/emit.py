@@ -24,7 +24,7 @@ from ..core.records import Change
 from ..state.tracker import REORDER, Tree
 from ..tty import strip_ansi
 from .event import LogEvent
-from .loggers import LOGGER_NAMES, colour_for, shows, stderr_unless_configured
+from .loggers import LOGGER_NAMES, colour_for, defaults_lent, shows
 from .text import Entry
 from .timeline import Moment, StateDicts
 
@@ -230,7 +230,7 @@ def emit_event(
     A handler that raises is reported and the event gets the default formatting; logging
     never breaks the program, so a failing fallback is reported and swallowed.
     """
-    with stderr_unless_configured(ev.logger):
+    with defaults_lent(ev.logger):
         for handler in handlers:
             try:
                 if not handler(ev):
@@ -254,7 +254,7 @@ def default_emit(ev: LogEvent) -> None:
     target = ev.logger
     if target is None:
         return
-    with stderr_unless_configured(target):
+    with defaults_lent(target):
         if not target.isEnabledFor(ev.level):
             return
         diff_logger = target.getChild("diff")

@@ -1,11 +1,12 @@
 """kanta's loggers: their names, `configure_logging`, and stderr while nothing else is set up.
 
-Importing kanta configures no logging. kanta 0.9.x promised its change log "visible
-without any application logging setup", so while the application has set up no handler
-that a kanta log record would reach, kanta writes its events to stderr itself, for the
-time it takes to emit one (`stderr_unless_configured`). Once the application sets up
-logging (`logging.basicConfig()`, a handler on `kanta`, `configure_logging()`), its
-configuration decides alone.
+Importing kanta configures no logging. kanta 0.9.x set its event loggers to INFO with a
+stderr handler at import, so that its change log was "visible without any application
+logging setup". Ours lends those defaults only for the time an event is emitted, and only
+where the application set nothing (`defaults_lent`): INFO unless it set a level on the
+logger (or on `kanta`), stderr unless it set up a handler the records reach
+(`logging.basicConfig()`, a handler on `kanta`, `configure_logging()`), which then has
+them instead.
 """
 
 from __future__ import annotations
@@ -65,21 +66,24 @@ def configure_logging(
     logging.getLogger(LOGGER_NAMES["diff"]).disabled = not diff
 
 
-# -- stderr while the application has set up nothing ----------------------------------------
+# -- 0.9.x's defaults, lent while an event is emitted ---------------------------------------
 
 _WRITER = KantaHandler()
 _LOCK = threading.Lock()
-_borrowed: dict[str, tuple[int, int | None]] = {}  # logger name: (scopes open, level to restore)
+# Per logger name: the scopes open, the level to restore (None: left alone), and whether
+# the stderr writer was added.
+_lent: dict[str, tuple[int, int | None, bool]] = {}
 
 
 @contextlib.contextmanager
-def stderr_unless_configured(target: logging.Logger | None) -> Iterator[None]:
-    """While in the block: `target` writes to stderr at INFO if nothing else would show it.
+def defaults_lent(target: logging.Logger | None) -> Iterator[None]:
+    """While in the block, `target` has 0.9.x's defaults where the application set none.
 
-    Covers what kanta logs and what a `@db.logemit` callback logs on `event.logger`. The
-    handler and level are lent for the block only: logging stays as the application left it.
+    INFO, unless the application set a level on it or a parent below the root; stderr,
+    unless a record of it reaches a handler. Covers what kanta logs and what a
+    `@db.logemit` callback logs on `event.logger`; afterwards logging is as it was.
     """
-    if target is None or configured(target):
+    if target is None or (configured(target) and _has_own_level(target)):
         yield
         return
     _lend(target)
@@ -100,30 +104,33 @@ def configured(target: logging.Logger) -> bool:
 
 
 def shows(target: logging.Logger, level: int) -> bool:
-    """Whether a record of `target` at `level` would be written (by the application or us)."""
-    if configured(target) or _has_own_level(target):
+    """Whether a record of `target` at `level` would be written, with the defaults lent."""
+    if _has_own_level(target):
         return target.isEnabledFor(level)
     return not target.disabled and level >= logging.INFO and logging.root.manager.disable < level
 
 
 def _lend(target: logging.Logger) -> None:
     with _LOCK:
-        count, level = _borrowed.get(target.name, (0, None))
+        count, level, added = _lent.get(target.name, (0, None, False))
         if count == 0:
-            target.addHandler(_WRITER)
+            if not configured(target):
+                target.addHandler(_WRITER)
+                added = True
             if not _has_own_level(target):
                 level = target.level
-                target.setLevel(logging.INFO)  # 0.9.x's level, for the block only
-        _borrowed[target.name] = (count + 1, level)
+                target.setLevel(logging.INFO)
+        _lent[target.name] = (count + 1, level, added)
 
 
 def _give_back(target: logging.Logger) -> None:
     with _LOCK:
-        count, level = _borrowed.pop(target.name)
+        count, level, added = _lent.pop(target.name)
         if count > 1:
-            _borrowed[target.name] = (count - 1, level)
+            _lent[target.name] = (count - 1, level, added)
             return
-        target.removeHandler(_WRITER)
+        if added:
+            target.removeHandler(_WRITER)
         if level is not None:
             target.setLevel(level)
 
