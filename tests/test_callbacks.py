@@ -564,6 +564,21 @@ async def test_logmigr_receives_the_report_after_migrations(path: Path) -> None:
     assert len(reports) == 1
 
 
+async def test_logmigr_runs_also_when_the_open_log_is_silenced(path: Path) -> None:
+    # The application's own report of the migrations, not kanta's log (docs/migrating.md).
+    await make(path)
+    db = Kanta(path, DataV1(), migrations=migrations_v1())
+    reports: list[MigrationReport] = []
+
+    @db.logmigr
+    def record(report: MigrationReport) -> None:
+        reports.append(report)
+
+    await db.open(log=False)
+    await db.close()
+    assert [report.version for report in reports] == [1]
+
+
 async def test_failing_logmigr_is_logged_and_the_open_goes_on(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -108,6 +108,10 @@ async def log_open(
     """Log what opening did: a new file and its bootstrap record, the migrations run, or
     (at DEBUG) that an existing file was opened. `log` may name the logger for all of it.
     """
+    report = None if loaded.created else loaded.report
+    if report is not None and report.applied and callbacks["logmigr"]:
+        # The application reports migrations itself, whatever kanta's own log does.
+        await callbacks.run_all("logmigr", callbacks.context(report=report))
     bootstrap, migration = _target(log, BOOTSTRAP), _target(log, MIGRATION)
     if bootstrap is None or migration is None:
         return
@@ -119,13 +123,10 @@ async def log_open(
             entries = _assignment_entries
             _log_record(session, callbacks, record, bootstrap, logging.INFO, states, entries)
         return
-    report = loaded.report
     if report is None or not report.applied:
         _announce(session, callbacks, bootstrap, "opened", level=logging.DEBUG)
         return
     if callbacks["logmigr"]:
-        # The application logs migrations itself.
-        await callbacks.run_all("logmigr", callbacks.context(report=report))
         return
     described = [f"{info.name} ({info.description})" for info in report.applied]
     versions = {"from_version": report.original, "to_version": report.version}
