@@ -1,7 +1,8 @@
 """Point 1 of issue 12: every module path a 0.9.x program imports from works.
 
 The names a 0.9.x program imports (from its README and docs/) resolve in both packages;
-`kanta.logging` and `kanta.tty` have their own module (test_v09_tty.py).
+What `kanta.tty` and `kanta.logging` do is in test_v09_tty.py, test_v09_logging.py and
+test_v09_callbacks.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ IMPORTS = {
     "kanta.serialization": ["JsonSerializer", "MsgPackSerializer"],
     "kanta.exceptions": ["DatabaseError", "DataIntegrityError", "FileLockError", "ReplayError"],
     "kanta.kanta": ["Kanta"],
+    "kanta.logging": ["LogEvent", "emit_event", "default_emit", "configure_logging"],
+    "kanta.tty": ["colors", "Line", "strip_ansi", "displaywidth", "pad", "use_color"],
     "kanta.structs": ["META_FORMAT", "ChangeRecord", "Snapshot"],
     "kanta.__main__": ["main"],
 }
@@ -52,6 +55,7 @@ def test_every_0_9_module_path_imports_in_both(tmp_path: Path, ours: str, kanta0
 def test_the_old_paths_are_ours_not_copies() -> None:
     import kanta.exceptions
     import kanta.kanta
+    import kanta.logging
     import kanta.serialization
     import kanta.structs
 
@@ -60,6 +64,8 @@ def test_the_old_paths_are_ours_not_copies() -> None:
     assert kanta.exceptions.FileLockError is kanta.FileLockError
     assert kanta.structs.ChangeRecord is Change and kanta.structs.Snapshot is Snapshot
     assert kanta.structs.META_FORMAT == 1
+    assert kanta.logging.LogEvent is kanta.LogEvent
+    assert kanta.logging.configure_logging is kanta.configure_logging
 
 
 def test_record_types_decode_a_0_9_file_line_by_line(compat_dir: Path) -> None:
