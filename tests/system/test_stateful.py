@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-import kanta.database
+import kanta.session
 from kanta import Kanta, verify
 from kanta.core.diff import exactly_equal
 from kanta.errors import DatabaseError, DataIntegrityError
@@ -252,12 +252,17 @@ class KantaMachine(RuleBasedStateMachine):
         self.durable_rev = self.rev
         self.snapshot_requested = False
         self.strays_pending = False  # a stray change the full comparison would include
+        # The cross-check of each flat comparison, counted: a patch that nothing calls
+        # would pass silently (one on kanta.database did, before).
+        self.flat_transactions = 0
+        self.cross_checks = 0
         if self.flat:
-            kanta.database.changes_at = self.changes_at_checked  # type: ignore[assignment]
+            kanta.session.changes_at = self.changes_at_checked  # type: ignore[assignment]
 
     def changes_at_checked(self, tracker: Tracker, live: Any, paths: Paths) -> Tree | None:
         """The flat comparison, checked against the full one (when no stray is pending)."""
         tree = changes_at(tracker, live, paths)
+        self.cross_checks += 1
         if not self.strays_pending:
             full = tracker.changes(live)
             assert without_reorder(tree) == without_reorder(full), (paths, tree, full)
@@ -265,7 +270,10 @@ class KantaMachine(RuleBasedStateMachine):
 
     def scope(self, paths: list[tuple[Any, ...]]) -> dict[str, Any]:
         """The transaction's keyword arguments: `touches` in flat mode."""
-        return {"touches": paths} if self.flat else {}
+        if not self.flat:
+            return {}
+        self.flat_transactions += 1
+        return {"touches": paths}
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -471,7 +479,9 @@ class KantaMachine(RuleBasedStateMachine):
             finally:
                 self.loop.close()
                 shutil.rmtree(self.dir, ignore_errors=True)
-                kanta.database.changes_at = changes_at  # type: ignore[assignment]
+                kanta.session.changes_at = changes_at  # type: ignore[assignment]
+        # Each flat transaction compares at least once (at its start, commit or rollback).
+        assert self.cross_checks >= self.flat_transactions, "the flat cross-check never ran"
 
 
 KantaMachine.TestCase.settings = settings(
