@@ -786,3 +786,36 @@ async def test_a_bulk_change_logs_its_first_lines_and_counts_the_rest(path: Path
     # The event still carries the whole change, decoded when asked for.
     change = next(event for event in events if event.action == "import")
     assert len(change.diff["groups"]) == 250
+
+
+async def test_kanta_s_own_lines_lend_no_level(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A level lent is a pass over every logger: only a logemit callback's own lines need one."""
+    set_levels: list[tuple[str, int]] = []
+    set_level = logging.Logger.setLevel
+
+    def counting(self: logging.Logger, level: int | str) -> None:
+        set_levels.append((self.name, int(level)))
+        set_level(self, level)
+
+    monkeypatch.setattr(logging.Logger, "setLevel", counting)
+    db = Kanta(path, Data())
+    async with db:  # caplog's handler is the application's; kanta's loggers have no level
+        with db.transaction("plain") as data:
+            data.counter = 1
+    assert set_levels == []
+    assert "plain  counter = 1" in caplog.text  # at INFO all the same, as in 0.9.x
+
+    @db.logemit
+    def own_line(event: LogEvent) -> bool:
+        assert event.logger is not None
+        event.logger.info("own %s", event.action)
+        return False
+
+    async with db:
+        with db.transaction("custom") as data:
+            data.counter = 2
+    assert "own custom" in caplog.text
+    assert ("kanta.transaction", logging.INFO) in set_levels  # lent for the callback...
+    assert logging.getLogger("kanta.transaction").level == logging.NOTSET  # ...and given back

@@ -24,7 +24,7 @@ from ..core.records import Change
 from ..state.tracker import REORDER, Tree
 from ..tty import strip_ansi
 from .event import LogEvent
-from .loggers import LOGGER_NAMES, colour_for, defaults_lent, shows
+from .loggers import LOGGER_NAMES, colour_for, defaults_lent, log_line, shows
 from .text import Entry
 from .timeline import Moment, StateDicts
 
@@ -231,7 +231,8 @@ def emit_event(
     A handler that raises is reported and the event gets the default formatting; logging
     never breaks the program, so a failing fallback is reported and swallowed.
     """
-    with defaults_lent(ev.logger):
+    handlers = list(handlers)
+    with defaults_lent(ev.logger, level=bool(handlers)):
         for handler in handlers:
             try:
                 if not handler(ev):
@@ -255,20 +256,20 @@ def default_emit(ev: LogEvent) -> None:
     target = ev.logger
     if target is None:
         return
-    with defaults_lent(target):
-        if not target.isEnabledFor(ev.level):
+    with defaults_lent(target, level=False):
+        if not shows(target, ev.level):
             return
         diff_logger = target.getChild("diff")
-        show = ev.show_diff and ev.kind == "change" and diff_logger.isEnabledFor(ev.level)
+        show = ev.show_diff and ev.kind == "change" and shows(diff_logger, ev.level)
         lines = [str(ev.header), *(ev.diff_lines if show else [])]
         if not colour_for(target, ev.level):
             lines = [strip_ansi(line) for line in lines]
         if len(lines) == 2:
-            diff_logger.log(ev.level, lines[0] + lines[1])
+            log_line(diff_logger, ev.level, lines[0] + lines[1])
             return
-        target.log(ev.level, lines[0])
+        log_line(target, ev.level, lines[0])
         for line in lines[1:]:
-            diff_logger.log(ev.level, line)
+            log_line(diff_logger, ev.level, line)
 
 
 def _name(handler: Any) -> str:

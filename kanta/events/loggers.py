@@ -76,21 +76,33 @@ _lent: dict[str, tuple[int, int | None, bool]] = {}
 
 
 @contextlib.contextmanager
-def defaults_lent(target: logging.Logger | None) -> Iterator[None]:
+def defaults_lent(target: logging.Logger | None, *, level: bool = True) -> Iterator[None]:
     """While in the block, `target` has 0.9.x's defaults where the application set none.
 
-    INFO, unless the application set a level on it or a parent below the root; stderr,
-    unless a record of it reaches a handler. Covers what kanta logs and what a
-    `@db.logemit` callback logs on `event.logger`; afterwards logging is as it was.
+    A stderr handler, unless a record of it reaches a handler; with `level`, INFO, unless
+    the application set a level on it or a parent below the root. The level is for what
+    a `@db.logemit` callback logs on `event.logger` (kanta's own lines pass `shows` and
+    `log_line`, which need no level lent: setting one costs a pass over every logger).
+    Afterwards logging is as it was.
     """
-    if target is None or (configured(target) and _has_own_level(target)):
+    lend_level = level and target is not None and not _has_own_level(target)
+    if target is None or (configured(target) and not lend_level):
         yield
         return
-    _lend(target)
+    _lend(target, lend_level)
     try:
         yield
     finally:
         _give_back(target)
+
+
+def log_line(target: logging.Logger, level: int, message: str) -> None:
+    """Log `message` on `target` if `shows` says it is shown, lent level or not."""
+    if target.isEnabledFor(level):
+        target.log(level, message, stacklevel=2)
+    elif shows(target, level):  # INFO by 0.9.x's default, with no level set to say so
+        fn, lno, func, _ = target.findCaller(stacklevel=2)
+        target.handle(target.makeRecord(target.name, level, fn, lno, message, (), None, func))
 
 
 def configured(target: logging.Logger) -> bool:
@@ -110,14 +122,14 @@ def shows(target: logging.Logger, level: int) -> bool:
     return not target.disabled and level >= logging.INFO and logging.root.manager.disable < level
 
 
-def _lend(target: logging.Logger) -> None:
+def _lend(target: logging.Logger, lend_level: bool) -> None:
     with _LOCK:
         count, level, added = _lent.get(target.name, (0, None, False))
         if count == 0:
             if not configured(target):
                 target.addHandler(_WRITER)
                 added = True
-            if not _has_own_level(target):
+            if lend_level:
                 level = target.level
                 target.setLevel(logging.INFO)
         _lent[target.name] = (count + 1, level, added)
