@@ -1,0 +1,140 @@
+"""Registering a state fast: per-Struct-class walkers, and the walk at open fused with the copy.
+
+A large state is mostly many instances of a few Struct classes, so each class gets
+functions written out field by field (as `dataclasses` writes `__init__`, and as
+`kanta.state.clone` copies): fields holding immutable leaves are passed over inline, and a
+list of such leaves is converted and registered without a call.
+
+At open the state was just decoded, so nothing in it is shared or held by anyone: one walk
+(`fused`) registers the live objects, converts their containers, and makes the tracker's
+copy at the same time, giving the decoded plain list or dict to the copy and a tracked
+copy of it to the live state.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable
+from typing import Any
+
+from msgspec.structs import force_setattr
+
+from .clone import ATOMIC, clone
+from .kinds import DICT, LIST, SET, SKIP, STRUCT, TUPLE, kind_of_type, place
+from .tracked import TrackedDict, TrackedList, TrackedSet, registry
+
+Walker = Callable[..., Any]
+_adopters: dict[type, Walker] = {}
+_fusers: dict[type, Walker] = {}
+
+
+def adopter(cls: type) -> Walker:
+    """`adopt(value, parent, key, barrier, enter)`: register a new instance of `cls`."""
+    found = _adopters.get(cls)
+    if found is None:
+        found = _adopters[cls] = _write(cls, fused=False)
+    return found
+
+
+def fuser(cls: type) -> Walker:
+    """`fuse(value, parent, key, barrier, fused)`: register a decoded instance, return its copy."""
+    found = _fusers.get(cls)
+    if found is None:
+        found = _fusers[cls] = _write(cls, fused=True)
+    return found
+
+
+def _write(cls: Any, *, fused: bool) -> Walker:
+    """The walker of one Struct class, written out field by field."""
+    last = "fused" if fused else "enter"
+    lines = [f"def walk(value, parent, key, barrier, {last}):"]
+    lines.append("    registry[id(value)] = (value, barrier, parent, key)")
+    if fused:
+        lines.append("    result = value.__copy__()")
+    for name in cls.__struct_fields__:
+        # `msgspec.defstruct` allows any string as a field name, keywords included.
+        plain = name.isidentifier() and not keyword.iskeyword(name)
+        lines += [
+            f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})",
+            "    kind = type(item)",
+        ]
+        if not fused:  # a plain list may sit twice in what came in: `enter` keeps one copy
+            lines += ["    if kind not in atomic:", f"        enter(item, value, {name!r}, None)"]
+            continue
+        lines += [
+            "    if kind in atomic:",
+            "        pass",
+            "    elif kind is list and atomic.issuperset(map(type, item)):",
+            "        tracked = tracked_list(item)",
+            f"        set_field(value, {name!r}, tracked)",
+            f"        registry[id(tracked)] = (tracked, barrier, value, {name!r})",
+            # the decoded list goes to the copy, a tracked copy of it to the state
+            f"        set_field(result, {name!r}, item)",
+            "    else:",
+            f"        set_field(result, {name!r}, fused(item, value, {name!r}, None))",
+        ]
+    lines.append("    return result" if fused else "    return None")
+    scope: dict[str, Any] = {"atomic": ATOMIC, "set_field": force_setattr, "registry": registry}
+    scope["tracked_list"] = TrackedList
+    exec("\n".join(lines), scope)  # the names are a Struct's field names: identifiers
+    walk: Walker = scope["walk"]
+    return walk
+
+
+def adopt_decoded(state: Any, root: Any) -> Any:
+    """Register a just-decoded state and convert its containers; returns the tracker's copy.
+
+    `state` is the barrier's `StateMap` (which imports this module, so not named here).
+    """
+    barrier = state.barrier
+    hook = state.hook
+
+    def fused(value: Any, parent: Any, key: Any, index: int | None) -> Any:
+        t = type(value)
+        kind = kind_of_type(t)
+        if kind == STRUCT:
+            hook(t)
+            return fuser(t)(value, parent, key, barrier, fused)
+        if kind == SKIP:
+            return value
+        if kind == DICT:
+            return _fuse_dict(value, parent, key, index)
+        if kind == LIST:
+            tracked = TrackedList(value)
+            place(parent, key, index, tracked)
+            registry[id(tracked)] = (tracked, barrier, parent, key)
+            if ATOMIC.issuperset(map(type, value)):
+                return value
+            return [fused(item, tracked, None, i) for i, item in enumerate(value)]
+        if kind == SET:
+            tracked_set = TrackedSet(value)
+            place(parent, key, index, tracked_set)
+            registry[id(tracked_set)] = (tracked_set, barrier, parent, key)
+            for item in value:
+                state.enter(item, tracked_set, None, None)  # hashable: opaque at most
+            return value
+        if kind == TUPLE and ATOMIC.issuperset(map(type, value)):
+            return value
+        state.enter(value, parent, key, index)  # opaque (a tuple holding more than leaves)
+        return clone(value)
+
+    def _fuse_dict(value: Any, parent: Any, key: Any, index: int | None) -> Any:
+        tracked = TrackedDict(value)
+        place(parent, key, index, tracked)
+        registry[id(tracked)] = (tracked, barrier, parent, key)
+        types = set(map(type, value.values()))
+        if ATOMIC.issuperset(types):
+            return value
+        if len(types) == 1:
+            (only,) = types
+            if kind_of_type(only) == STRUCT:
+                hook(only)
+                walk = fuser(only)
+                return {k: walk(item, tracked, k, barrier, fused) for k, item in value.items()}
+        return {k: fused(item, tracked, k, None) for k, item in value.items()}
+
+    state.root = root
+    hook(type(root))
+    shadow = fuser(type(root))(root, None, None, barrier, fused)
+    state.converted()
+    return shadow

@@ -1,0 +1,273 @@
+"""The write barrier: the state's own objects report each write, so a commit compares only those.
+
+While a transaction's block runs (`accepting`), every write to a registered object is
+logged with the value it replaces: `(container, key)` for a dict key or Struct field, and a
+copy of a list or set at its first write. A commit resolves the log to paths through the
+registry (`kanta.state.registry`), as the state was at the last commit, and compares the
+live state with the shadow along those paths alone (`kanta.state.writediff`), so its cost
+follows what the block wrote. Outside a block a write is refused before it happens.
+
+After the commit the registry follows the change (`settle`): what left the state is
+unregistered, what came in is registered and its plain containers converted. A rollback
+puts the logged values back (`undo`), so the state's objects keep their identity and the
+registry stays as it was.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from msgspec.structs import force_setattr
+
+from ..errors import DataIntegrityError
+from .adoption import adopt_decoded
+from .kinds import DICT, SKIP, category, keyed, kind_of_type
+from .registry import StateMap
+from .tracked import MISSING, registry
+from .tracker import Tracker, Tree, reorder
+from .writediff import DeletedField, Ordering, Trie, add_path, diff_along
+
+Paths = tuple[tuple[Any, ...], ...]
+
+
+class Barrier:
+    """One open database's write barrier over its live state."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.map = StateMap(self, db_path)
+        self.accepting = False  # a transaction's block is running
+        self.reading: str | None = None  # who runs now that may only read: named in refusals
+        self.compare_all = False  # the root was replaced: the next commit compares everything
+        # (id(container), key) -> (the container, the key, the value before the first write)
+        self._log: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
+        # id(list or set) -> (it, a copy of its items before the first write)
+        self._whole: dict[int, tuple[Any, Any]] = {}
+        self._inserted: set[tuple[int, Any]] = set()  # (id(dict), key) written while absent
+        self._ordering = Ordering(self._inserted, self.map.misordered)
+        self._broken = False
+
+    @property
+    def root(self) -> Any:
+        """The root object the registry was built from."""
+        return self.map.root
+
+    # -- the hooks report here ----------------------------------------------------------
+
+    def write_key(self, container: Any, key: Any) -> None:
+        """A dict's `key` is about to change."""
+        if not self.accepting:
+            raise self._refusal(container, key)
+        entry = (id(container), key)
+        if entry not in self._log:
+            self._log[entry] = (container, key, dict.get(container, key, MISSING))
+        if key not in container:
+            self._inserted.add(entry)
+
+    def write_field(self, obj: Any, name: str) -> None:
+        """A Struct's field `name` is about to change (or be deleted)."""
+        if not self.accepting:
+            raise self._refusal(obj, name)
+        if name not in obj.__struct_fields__:
+            return  # not a field: the class's own method refuses it
+        entry = (id(obj), name)
+        if entry not in self._log:
+            self._log[entry] = (obj, name, getattr(obj, name, MISSING))
+
+    def write_whole(self, container: Any) -> None:
+        """A list or set is about to change."""
+        if not self.accepting:
+            raise self._refusal(container, None)
+        if id(container) not in self._whole:
+            saved = list(container) if isinstance(container, list) else set(container)
+            self._whole[id(container)] = (container, saved)
+
+    def _refusal(self, container: Any, key: Any) -> DataIntegrityError:
+        paths = self.map.paths_of(container, {}) or [("?",)]
+        path = (*paths[0], key) if key is not None and keyed(container) else paths[0]
+        where = ".".join(map(str, path)) or "the root"
+        if self.reading is not None:
+            message = (
+                f"{self.reading} changed the data, at {where}; it may only read it, so the "
+                "change was refused and the transaction rolled back"
+            )
+        else:
+            message = (
+                f"the state was changed outside a transaction, at {where}: change it inside "
+                "`with db.transaction(...)`; nothing was changed"
+            )
+        return DataIntegrityError(message, db_path=self.db_path, paths=(where,))
+
+    # -- commit -------------------------------------------------------------------------
+
+    def changes(self, tracker: Tracker, live: Any, declared: Paths | None) -> Tree | None:
+        """The change tree along what was written (and `declared`), or None."""
+        if self.compare_all or live is not self.map.root:
+            return tracker.changes(live)
+        trie: Trie = {}
+        memo: dict[int, list[tuple[Any, ...]]] = {}
+        paths_of = self.map.paths_of
+        for container, key, _ in self._log.values():
+            with_key = keyed(container)
+            for path in paths_of(container, memo):
+                if not add_path(trie, (*path, key) if with_key else path):
+                    return tracker.changes(live)
+        wholes = [entry[0] for entry in self._whole.values()]
+        for container in wholes + list(self.map.opaque.values()):
+            for path in paths_of(container, memo):
+                if not add_path(trie, path):
+                    return tracker.changes(live)
+        for path in declared or ():
+            if not add_path(trie, path):
+                return tracker.changes(live)
+        if not trie:
+            return None
+        self._ordering = Ordering(self._inserted, self.map.misordered)
+        try:
+            return diff_along(trie, live, tracker.shadow, self._ordering)
+        except DeletedField as exc:
+            raise DataIntegrityError(
+                f"the Struct field {exc.name!r} was deleted (`del`); a field of the state "
+                "must hold a value, so the transaction was rolled back",
+                db_path=self.db_path,
+            ) from None
+        except (AttributeError, TypeError) as exc:  # a declared path naming no field
+            raise ValueError(f"touches: no such field on a declared path ({exc})") from exc
+
+    def settle(self) -> None:
+        """After a commit: the registry follows what came into the state and what left it.
+
+        Raises DataIntegrityError for an object of another open database's state; the
+        transaction then rolls back (`undo`), which registers the state afresh.
+        """
+        try:
+            self._settle()
+        except BaseException:
+            self._broken = True
+            raise
+
+    def _settle(self) -> None:
+        state = self.map
+        leaving: list[tuple[Any, Any, Any]] = []
+        for container, key, old in self._log.values():
+            if kind_of_type(type(container)) == DICT:
+                new = dict.get(container, key, MISSING)
+            else:
+                new = getattr(container, key, MISSING)
+            if new is old:
+                continue
+            if new is not MISSING:
+                state.enter(new, container, key, None)
+            if old is not MISSING:
+                leaving.append((old, container, key))
+        for container, saved in self._whole.values():
+            leaving.extend(self._settle_items(container, saved))
+        for old, container, key in leaving:
+            state.leave(old, container, key)
+        state.misordered.update(map(id, self._ordering.moved))
+        state.misordered.difference_update(map(id, self._ordering.realigned))
+        state.converted()
+        self.compare_all = False
+        self._forget()
+
+    def _settle_items(self, container: Any, saved: Any) -> list[tuple[Any, Any, Any]]:
+        """Register the items a list or set gained; the ones it lost, to unregister."""
+        before = Counter(id(item) for item in saved if category(item) != SKIP)
+        is_list = isinstance(container, list)
+        for position, item in enumerate(list(container)):
+            if category(item) == SKIP:
+                continue
+            if before[id(item)] > 0:
+                before[id(item)] -= 1
+            else:
+                self.map.enter(item, container, None, position if is_list else None)
+        lost = []
+        for item in saved:
+            if category(item) != SKIP and before[id(item)] > 0:
+                before[id(item)] -= 1
+                lost.append((item, container, None))
+        return lost
+
+    # -- rollback -----------------------------------------------------------------------
+
+    def undo(self, tracker: Tracker) -> None:
+        """Put back every logged value, with the built-in methods the hooks do not see."""
+        unaligned: dict[int, Any] = {}
+        for container, key, old in reversed(self._log.values()):
+            if kind_of_type(type(container)) != DICT:
+                if old is not MISSING:
+                    force_setattr(container, key, old)
+                continue
+            if old is MISSING:
+                dict.pop(container, key, None)
+                continue
+            if key not in container or (id(container), key) in self._inserted:
+                unaligned[id(container)] = container  # it goes back at the end, out of place
+            dict.__setitem__(container, key, old)
+        for container, saved in self._whole.values():
+            if isinstance(container, list):
+                list.__setitem__(container, slice(None), saved)
+            else:
+                set.clear(container)
+                set.update(container, saved)
+        for container in unaligned.values():
+            shadow = self._counterpart(container, tracker.shadow)
+            if shadow is not None:
+                reorder(container, shadow)
+        self._forget()
+        if self._broken:  # a settle failed half-way: the registry is not to be trusted
+            self._broken = False
+            self.rebuild(self.map.root)
+
+    def _counterpart(self, container: Any, shadow_root: Any) -> Any:
+        """The shadow's object at the container's first path, if it is a dict."""
+        paths = self.map.paths_of(container, {})
+        if not paths:
+            return None
+        value = shadow_root
+        for key in paths[0]:
+            if isinstance(value, dict):
+                value = value.get(key, MISSING)
+            else:
+                value = getattr(value, key, MISSING)
+            if value is MISSING:
+                return None
+        return value if isinstance(value, dict) else None
+
+    # -- the whole state ----------------------------------------------------------------
+
+    def adopt_decoded(self, root: Any) -> Any:
+        """Register a state just decoded (at open); returns the tracker's copy of it."""
+        return adopt_decoded(self.map, root)
+
+    def rebuild(self, root: Any) -> None:
+        """Register `root` afresh: after a new root, or after the tracker restored values."""
+        self.map.release()
+        self.map.adopt_root(root)
+        self._forget()
+
+    def replace_root(self, root: Any) -> None:
+        """`db.data = root`: register it now; the next commit compares everything."""
+        self.rebuild(root)
+        self.compare_all = True
+
+    def release(self) -> None:
+        """At close: unregister the state and give back the class hooks."""
+        self.accepting = False
+        self.map.release()
+        self.map.unhook()
+        self._forget()
+
+    def _forget(self) -> None:
+        self._log.clear()
+        self._whole.clear()
+        self._inserted.clear()
+        self._ordering = Ordering(self._inserted, self.map.misordered)
+
+
+def owner_of(value: Any) -> Barrier | None:
+    """The barrier whose state holds `value`, if any (for tests and diagnostics)."""
+    entry = registry.get(id(value))
+    return None if entry is None or entry[0] is not value else entry[1]

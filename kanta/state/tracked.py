@@ -1,0 +1,191 @@
+"""The dicts, lists and sets of a state under the write barrier: each write reports itself.
+
+Subclasses of the built-in types with no storage of their own (`__slots__ = ()`): what
+owns them, and where, is in the barrier's registry (`kanta.state.registry`), looked up by
+`id` on each write. A container the registry does not know (a copy, one taken out of the
+state) behaves as the built-in type. Every mutating method tells its barrier before it
+changes anything, so that a write outside a transaction is refused at the guilty line.
+
+They encode, compare and print as the built-in types, and copy and pickle as them: a
+copy of one is a plain `dict`/`list`/`set`, never a way to drag the whole state along.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+# id(object) -> its entry (object, barrier, parent, key): see `kanta.state.registry`.
+registry: dict[int, Any] = {}
+MISSING: Any = object()
+
+
+def _keyed(container: Any, key: Any) -> None:
+    """Report a write to one key of a registered dict (about to change)."""
+    entry = registry.get(id(container))
+    if entry is not None:
+        entry[1].write_key(container, key)
+
+
+def _whole(container: Any) -> None:
+    """Report a write to a registered list or set (about to change)."""
+    entry = registry.get(id(container))
+    if entry is not None:
+        entry[1].write_whole(container)
+
+
+class TrackedDict(dict[Any, Any]):
+    """A state's dict: a `dict` whose writes the barrier sees."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _keyed(self, key)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        if key in self:
+            _keyed(self, key)
+        dict.__delitem__(self, key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        """Remove `key` and return its value (or the default)."""
+        if key in self:
+            _keyed(self, key)
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Remove and return the last entry."""
+        if self:
+            _keyed(self, next(reversed(self)))
+        return dict.popitem(self)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """The value of `key`, set to `default` first if missing."""
+        if key not in self:
+            _keyed(self, key)
+        return dict.setdefault(self, key, default)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        for key in list(self):
+            _keyed(self, key)
+        dict.clear(self)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Set the entries of a mapping or of (key, value) pairs, then of keywords."""
+        entries = dict(*args, **kwargs)  # read once: an iterator cannot be walked twice
+        for key in entries:
+            _keyed(self, key)
+        dict.update(self, entries)
+
+    def __ior__(self, other: Any) -> TrackedDict:  # type: ignore[misc]
+        self.update(other)
+        return self
+
+    def copy(self) -> dict[Any, Any]:
+        """A plain dict with the same entries."""
+        return dict(self)
+
+    def __copy__(self) -> dict[Any, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        return copy.deepcopy(dict(self), memo)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return dict, (dict(self),)
+
+
+def _reporting(base: type, name: str) -> Any:
+    """`base`'s method `name`, reporting the write to the barrier first."""
+    method = getattr(base, name)
+
+    def wrapper(self: Any, *args: Any) -> Any:
+        _whole(self)
+        return method(self, *args)
+
+    wrapper.__name__ = name
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+class TrackedList(list[Any]):
+    """A state's list: a `list` whose writes the barrier sees."""
+
+    __slots__ = ()
+
+    __setitem__ = _reporting(list, "__setitem__")
+    __delitem__ = _reporting(list, "__delitem__")
+    __iadd__ = _reporting(list, "__iadd__")
+    __imul__ = _reporting(list, "__imul__")
+    append = _reporting(list, "append")
+    extend = _reporting(list, "extend")
+    insert = _reporting(list, "insert")
+    pop = _reporting(list, "pop")
+    remove = _reporting(list, "remove")
+    clear = _reporting(list, "clear")
+    reverse = _reporting(list, "reverse")
+
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        """Sort in place."""
+        _whole(self)
+        list.sort(self, key=key, reverse=reverse)
+
+    def copy(self) -> list[Any]:
+        """A plain list with the same items."""
+        return list(self)
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return copy.deepcopy(list(self), memo)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return list, (list(self),)
+
+
+class TrackedSet(set[Any]):
+    """A state's set: a `set` whose writes the barrier sees."""
+
+    __slots__ = ()
+
+    add = _reporting(set, "add")
+    discard = _reporting(set, "discard")
+    remove = _reporting(set, "remove")
+    pop = _reporting(set, "pop")
+    clear = _reporting(set, "clear")
+    update = _reporting(set, "update")
+    difference_update = _reporting(set, "difference_update")
+    intersection_update = _reporting(set, "intersection_update")
+    symmetric_difference_update = _reporting(set, "symmetric_difference_update")
+    __ior__ = _reporting(set, "__ior__")
+    __iand__ = _reporting(set, "__iand__")
+    __isub__ = _reporting(set, "__isub__")
+    __ixor__ = _reporting(set, "__ixor__")
+
+    def copy(self) -> set[Any]:
+        """A plain set with the same items."""
+        return set(self)
+
+    def __copy__(self) -> set[Any]:
+        return set(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> set[Any]:
+        return copy.deepcopy(set(self), memo)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return set, (set(self),)
+
+
+# A tracked type -> the built-in type it stands for (as the state's encoding sees it).
+BUILTIN_OF: dict[type, type] = {TrackedDict: dict, TrackedList: list, TrackedSet: set}
+TRACKED_OF: dict[type, type] = {dict: TrackedDict, list: TrackedList, set: TrackedSet}
+
+
+def builtin_type(value: Any) -> type:
+    """The type of `value`, with a tracked container's built-in type instead of its own."""
+    t = type(value)
+    return BUILTIN_OF.get(t, t)

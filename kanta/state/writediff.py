@@ -1,0 +1,143 @@
+"""The change tree along the paths a transaction wrote, exactly as a full comparison builds it.
+
+The barrier hands over a trie of written paths (`None` marks a whole entry). Each dict and
+Struct on the way is compared at those keys only, and the tree is built in the order a
+full comparison (`Tracker.changes`) would give it: a Struct's fields in field order; a
+dict's deleted keys in the shadow's order, then its changed keys in the live order. The
+records written from it are then the same bytes, at a cost that follows what was written.
+
+Ordering several keys of one dict needs their positions. Keys inserted by this
+transaction sit at the live dict's end, so they are read from its tail; only two or more
+changed keys that stayed in place (or two deletions) cost one pass over the dict in C.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any
+
+from .clone import DICT, LEAF, kind_of
+from .tracked import registry
+from .tracker import DELETE, MISSING, REORDER, Tree, diff_entry, new_entry
+
+Trie = dict[Any, Any]  # key -> Trie, or None for the whole entry
+
+
+def add_path(trie: Trie, path: tuple[Any, ...]) -> bool:
+    """Add a non-empty path to the trie; False when the root itself is named (compare all)."""
+    if not path:
+        return False
+    level = trie
+    for key in path[:-1]:
+        below = level.get(key, MISSING)
+        if below is None:
+            return True  # an outer entry is compared whole already
+        if below is MISSING:
+            below = level[key] = {}
+        level = below
+    level[path[-1]] = None
+    return True
+
+
+class Ordering:
+    """What a diff along written paths learns about dict order, for `settle` to keep."""
+
+    def __init__(self, inserted: set[tuple[int, Any]], misordered: set[int]) -> None:
+        self.inserted = inserted  # (id(dict), key): the key was absent when written
+        self.misordered = misordered  # ids of dicts whose shadow keeps an older key order
+        self.moved: list[Any] = []  # dicts with a key put back at the end, tree empty
+        self.realigned: list[Any] = []  # dicts whose shadow takes the live order
+
+
+def diff_along(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree | None:
+    """The change tree from `shadow` to `live` at the trie's paths, or None."""
+    if kind_of(live) == DICT:
+        return _diff_dict(trie, live, shadow, ordering)
+    tree: Tree = {}
+    for name in _field_order(type(live), trie):
+        new = getattr(live, name, MISSING)
+        if new is MISSING:
+            raise DeletedField(name)
+        _diff_key(tree, trie[name], name, new, getattr(shadow, name), ordering)
+    return tree or None
+
+
+class DeletedField(ValueError):
+    """A Struct field was deleted (`del obj.field`): a state's fields always hold a value."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(name)
+
+
+def _diff_dict(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree | None:
+    keys, moved = _dict_order(trie, live, shadow, ordering.inserted)
+    tree: Tree = {}
+    for key in keys:
+        _diff_key(tree, trie[key], key, live.get(key, MISSING), shadow.get(key, MISSING), ordering)
+    entry = registry.get(id(live))
+    if entry is not None and entry[0] is live:
+        if tree and (moved or id(live) in ordering.misordered):
+            tree[REORDER] = True  # as a full comparison, which finds the keys unaligned
+            ordering.realigned.append(live)
+        elif moved:
+            ordering.moved.append(live)
+    return tree or None
+
+
+def _diff_key(
+    tree: Tree, below: Trie | None, key: Any, new: Any, old: Any, ordering: Ordering
+) -> None:
+    if new is MISSING:
+        if old is not MISSING:
+            tree[key] = DELETE
+        return
+    if old is MISSING:
+        tree[key] = new_entry(new)
+        return
+    kind = kind_of(new)
+    walk = kind != LEAF and (type(new) is type(old) or kind == DICT == kind_of(old))
+    if below is not None and walk:
+        change = diff_along(below, new, old, ordering)
+    else:
+        change = diff_entry(new, old)
+    if change is not None:
+        tree[key] = change
+
+
+_field_index: dict[type, dict[str, int]] = {}
+
+
+def _field_order(cls: type, trie: Trie) -> list[str]:
+    names = list(trie)
+    if len(names) > 1:
+        index = _field_index.get(cls)
+        if index is None:
+            fields = cls.__struct_fields__  # type: ignore[attr-defined]
+            index = _field_index[cls] = {name: i for i, name in enumerate(fields)}
+        names.sort(key=index.__getitem__)
+    return names
+
+
+def _dict_order(
+    trie: Trie, live: dict[Any, Any], shadow: dict[Any, Any], inserted: set[tuple[int, Any]]
+) -> tuple[list[Any], bool]:
+    """The written keys in a full comparison's order; whether one went back to the end."""
+    keys = list(trie)
+    ident = id(live)
+    appended = [key for key in keys if (ident, key) in inserted and key in live]
+    moved = any(key in shadow for key in appended)
+    if len(keys) == 1:
+        return keys, moved
+    deleted = [key for key in keys if key not in live and key in shadow]
+    if len(deleted) > 1:
+        deleted = list(filter(set(deleted).__contains__, shadow))
+    tail = set(appended)
+    kept = [key for key in keys if key in live and key not in tail]
+    ends = list(islice(reversed(live), len(appended)))
+    ends.reverse()
+    if set(ends) != tail:  # not at the end after all: place every key by a pass
+        kept, ends = kept + appended, []
+    if len(kept) > 1:
+        kept = list(filter(set(kept).__contains__, live))
+    return deleted + kept + ends, moved
