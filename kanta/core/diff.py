@@ -48,7 +48,9 @@ def _same_kind(a: object, b: object) -> bool:
     # Precondition: a == b, which for containers means every pair of items is equal too.
     cls = a.__class__
     if cls is not b.__class__:
-        return False
+        base = _container_base(cls)
+        if base is None or base is not _container_base(b.__class__):
+            return False  # only a dict, list or set subclass is written as its built-in type
     if isinstance(a, dict):
         return _same_kind_dicts(a, cast(dict[Any, Any], b))
     if isinstance(a, list | tuple):
@@ -62,10 +64,17 @@ def _same_kind(a: object, b: object) -> bool:
     return True
 
 
+def _container_base(cls: type) -> type | None:
+    for base in (dict, list, set):
+        if issubclass(cls, base):
+            return base
+    return None
+
+
 def _same_kind_items(a: list[Any] | tuple[Any, ...], b: list[Any] | tuple[Any, ...]) -> bool:
     for x, y in zip(a, b, strict=True):
         cls = x.__class__
-        if cls is not y.__class__:
+        if cls is not y.__class__ and not _same_kind(x, y):
             return False
         if cls not in _PLAIN_LEAVES and x is not y and not _same_kind(x, y):
             return False

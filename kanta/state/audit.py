@@ -16,6 +16,7 @@ from operator import ne
 from typing import Any
 
 from .clone import DICT, LEAF, kind_of
+from .tracked import builtin_type
 from .tracker import (
     DELETE,
     MISSING,
@@ -52,7 +53,7 @@ def _resolve(root: Any, path: tuple[Any, ...]) -> Any:
 def _pair(live_root: Any, shadow_root: Any, path: tuple[Any, ...]) -> tuple[Any, Any] | None:
     """The live and shadow containers at `path`, if both are there and of one type."""
     live, shadow = _resolve(live_root, path), _resolve(shadow_root, path)
-    if live is MISSING or kind_of(live) == LEAF or type(live) is not type(shadow):
+    if live is MISSING or kind_of(live) == LEAF or builtin_type(live) is not type(shadow):
         return None  # what is there now was compared whole one level up
     return live, shadow
 
@@ -86,7 +87,7 @@ def _shallow(live: Any, shadow: Any) -> tuple[Tree, list[Any]]:
         old = container_get(shadow, key) if container_has(shadow, key) else MISSING
         if old is MISSING:
             found[key] = new_entry(new)
-        elif kind_of(new) != LEAF and type(new) is type(old):
+        elif kind_of(new) != LEAF and builtin_type(new) is type(old):
             below.append(key)
         else:
             change = diff_entry(new, old)

@@ -24,6 +24,7 @@ from ..core.logformat import ValueCodec
 from .clone import clone, nests_within
 from .gcpause import gc_paused
 from .hints import field_hint, is_open, key_hint, static_depth, value_hint
+from .tracked import builtin_type
 from .tracker import (
     DELETE,
     REORDER,
@@ -251,13 +252,14 @@ def _check_key(key: Any, hint: Any, codec: ValueCodec, path: tuple[Any, ...]) ->
 
 def equal_with_nan(a: Any, b: Any) -> bool:
     """Equality where NaN equals NaN, for values that `==` says differ."""
-    if type(a) is not type(b):
+    kind = builtin_type(a)  # a state's tracked container compares as the built-in one
+    if kind is not builtin_type(b):
         return False
-    if type(a) is float:
-        return a == b or (a != a and b != b)
-    if type(a) is dict:
+    if kind is float:
+        return bool(a == b or (a != a and b != b))
+    if kind is dict:
         return a.keys() == b.keys() and all(equal_with_nan(a[k], b[k]) for k in a)
-    if type(a) in (list, tuple):
+    if kind in (list, tuple):
         return len(a) == len(b) and all(map(equal_with_nan, a, b))
     if isinstance(a, msgspec.Struct):
         return all(

@@ -20,6 +20,7 @@ import msgspec
 from msgspec.structs import force_setattr
 
 from .gcpause import gc_paused
+from .tracked import BUILTIN_OF, TrackedList
 
 # What the tracker does with a value: compare it whole, or walk a dict's or Struct's entries.
 LEAF, DICT, STRUCT = 0, 1, 2
@@ -28,6 +29,7 @@ _ATOMIC = frozenset(
     {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, dt.timedelta}
     | {uuid.UUID, decimal.Decimal, frozenset}
 )
+ATOMIC = _ATOMIC  # values kanta never copies or watches: immutable leaves
 
 
 def kind_of(value: Any) -> int:
@@ -50,17 +52,18 @@ def clone(value: Any) -> Any:
     t = type(value)
     if t in _ATOMIC:
         return value
+    t = BUILTIN_OF.get(t, t)  # a state's tracked container: a plain one, never registered
     if t is dict:
         kinds = set(map(type, value.values()))
         if _ATOMIC.issuperset(kinds):
-            return value.copy()  # keys are hashable, so immutable too
+            return dict(value)  # keys are hashable, so immutable too
         if len(kinds) == 1 and kind_of(next(iter(value.values()))) == STRUCT:
             cloner = _cloner_for(kinds.pop())  # looked up once for all the entries
             return dict(zip(value, map(cloner, value.values()), strict=True))
         return {key: clone(item) for key, item in value.items()}
     if t is list:
         if _ATOMIC.issuperset(map(type, value)):
-            return value.copy()
+            return list(value)
         return list(map(clone, value))
     kind = kind_of(value)
     if kind == STRUCT or isinstance(value, msgspec.Struct):
@@ -102,13 +105,14 @@ def _struct_cloner(struct_type: Any) -> Callable[[Any], Any]:
         lines += [
             f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})",
             "    kind = type(item)",
-            "    if kind is list and atomic.issuperset(map(type, item)):",
-            f"        set_field(result, {name!r}, item.copy())",
+            "    if (kind is list or kind is tracked_list) and atomic.issuperset(map(type, item)):",
+            f"        set_field(result, {name!r}, list(item))",
             "    elif kind not in atomic:",
             f"        set_field(result, {name!r}, clone(item))",
         ]
     lines.append("    return result")
     scope: dict[str, Any] = {"atomic": _ATOMIC, "set_field": force_setattr, "clone": clone}
+    scope["tracked_list"] = TrackedList
     exec("\n".join(lines), scope)  # the names are a Struct's field names: identifiers
     cloner: Callable[[Any], Any] = scope["clone_struct"]
     return cloner

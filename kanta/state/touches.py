@@ -50,7 +50,8 @@ def _diff_path(live: Any, shadow: Any, path: tuple[Any, ...]) -> Tree | None:
         return None if old is MISSING else {key: DELETE}
     if old is MISSING:
         return {key: new_entry(new)}
-    walk = rest and kind_of(new) != LEAF and type(new) is type(old)
+    kind = kind_of(new)
+    walk = rest and kind != LEAF and (type(new) is type(old) or kind == DICT == kind_of(old))
     change = _diff_path(new, old, rest) if walk else diff_entry(new, old)
     return None if change is None else {key: change}
 

@@ -22,6 +22,7 @@ from msgspec.structs import force_setattr
 
 from ..core.diff import exactly_equal
 from .clone import DICT, LEAF, STRUCT, clone, kind_of
+from .tracked import BUILTIN_OF, TrackedDict
 
 # Change-tree operations; a nested change is a dict (the subtree).
 SET = 1  # assign the live value
@@ -103,8 +104,8 @@ def diff_entry(new: Any, old: Any) -> Any:
 
 
 def _same_leaf(new: Any, old: Any) -> bool:
-    if type(new) is not type(old):
-        return False
+    if type(new) is not type(old) and BUILTIN_OF.get(type(new)) is not type(old):
+        return False  # a state's tracked list or set is compared as the built-in one
     if new == old:
         return type(new) in _PLAIN or same_form(new, old)
     return type(new) is float and new != new and old != old  # NaN is NaN
@@ -129,7 +130,7 @@ def same_form(a: Any, b: Any) -> bool:
 def new_entry(value: Any) -> int:
     """The operation that writes a new key: SET, or REPLACE for a dict holding "$replace"."""
     # A new dict that itself holds "$replace" would be read as a replace operation.
-    if type(value) is dict and "$replace" in value:
+    if (type(value) is dict or type(value) is TrackedDict) and "$replace" in value:
         return REPLACE
     return SET
 
@@ -180,7 +181,8 @@ def _diff_paired(live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree | None:
 
 def _add_new_entries(tree: Tree, live: dict[Any, Any], start: int) -> None:
     """The keys of `live` from position `start` on, all new: SET, in C when none is a dict."""
-    if dict in set(map(type, islice(live.values(), start, None))):
+    types = set(map(type, islice(live.values(), start, None)))
+    if dict in types or TrackedDict in types:
         for key in islice(live, start, None):
             tree[key] = new_entry(live[key])
     else:
@@ -229,11 +231,12 @@ def _unordered(tree: Tree, live: dict[Any, Any], shadow: dict[Any, Any]) -> Tree
     return tree
 
 
-def _reorder(target: dict[Any, Any], order: dict[Any, Any]) -> None:
+def reorder(target: dict[Any, Any], order: dict[Any, Any]) -> None:
+    """Put `target`'s keys in `order`'s order (its others after), unseen by the barrier."""
     items = [(key, target[key]) for key in order if key in target]
     items.extend((key, value) for key, value in target.items() if key not in order)
-    target.clear()
-    target.update(items)
+    dict.clear(target)
+    dict.update(target, items)
 
 
 def is_struct(value: Any) -> bool:
@@ -256,8 +259,9 @@ def container_has(container: Any, key: Any) -> bool:
 
 
 def _set(container: Any, key: Any, value: Any) -> None:
+    # The built-in methods: the write barrier does not take a restore for a write.
     if kind_of(container) == DICT:
-        container[key] = value
+        dict.__setitem__(container, key, value)
     else:
         force_setattr(container, key, value)
 
@@ -282,7 +286,7 @@ def _accept(tree: Tree, live: Any, shadow: Any, shared: set[int] | None) -> None
         else:
             _set(shadow, key, clone(container_get(live, key)))
     if REORDER in tree:
-        _reorder(shadow, live)
+        reorder(shadow, live)
 
 
 def _only_copies(tree: Tree) -> bool:
@@ -321,6 +325,6 @@ def _revert(tree: Tree, live: Any, shadow: Any) -> None:
             _set(live, key, clone(container_get(shadow, key)))
         else:
             # pop: the same dict may sit at two paths and have lost the key already.
-            live.pop(key, None)
+            dict.pop(live, key, None)
     if REORDER in tree:
-        _reorder(live, shadow)
+        reorder(live, shadow)
