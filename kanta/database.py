@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import os
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -13,7 +14,9 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import msgspec
 
 from . import opening, strays, transactions
 from .callbacks import BootstrapOptions, Callbacks
@@ -33,6 +36,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger("kanta")
 # The action of the record `close()` writes for a `db.data = ...` nothing recorded since.
 REPLACED = "replace data"
+# How a commit finds what changed: the state's objects report their writes ("barrier"), or
+# the whole state is compared with the shadow copy ("compare", 0.9.x's way).
+Tracking = Literal["barrier", "compare"]
+TRACKING: tuple[Tracking, ...] = ("barrier", "compare")
 
 
 class Kanta(Generic[T]):
@@ -49,6 +56,7 @@ class Kanta(Generic[T]):
         flush_interval: float = 0.1,
         retention: timedelta | int | None = None,
         durability: Durability = "fsync",
+        tracking: Tracking | None = None,
     ) -> None:
         self._path = Path(filename)
         self._type: Any = type if type is not None else builtins.type(data)
@@ -62,6 +70,7 @@ class Kanta(Generic[T]):
         if durability not in DURABILITY:
             raise ValueError(f"durability must be one of {DURABILITY}, not {durability!r}")
         self.durability: Durability = durability
+        self.tracking: Tracking = tracking_mode(tracking, self._type)
         self.ctx = SimpleNamespace()
         self.snapshot_policy = SnapshotPolicy()
         self._callbacks = Callbacks(self._type, self, Kanta)
@@ -93,6 +102,8 @@ class Kanta(Generic[T]):
                 raise DataIntegrityError(message, db_path=self._path, action="data")
             session.data = value
             session.replaced = not session.in_transaction
+            if session.barrier is not None:
+                session.barrier.replace_root(value)
         self._data = value
 
     @property
@@ -189,12 +200,17 @@ class Kanta(Generic[T]):
         self._data = install(self._data, loaded.live)
         self._serializer = loaded.serializer
         self._version, self._rev, self._mtime = loaded.version, loaded.rev, loaded.mtime
-        self._session = Session.start(self._path, self._data, self._type, loaded, readonly)
-        return self._session
+        barrier = self.tracking == "barrier"
+        start = Session.start(self._path, self._data, self._type, loaded, readonly, barrier)
+        self._session = start
+        return start
 
     def _end(self, session: Session) -> None:
         """Drop a session that is over, keeping its coordinates for the properties."""
         self._version, self._rev, self._mtime = session.version, session.rev, session.mtime
+        if session.barrier is not None:
+            session.barrier.release()  # the state's objects are plain-acting again
+            session.barrier = None
         if self._session is session:  # not one a new open made meanwhile
             self._session = None
 
@@ -439,3 +455,23 @@ def callbacks_of(db: Kanta[Any]) -> Callbacks:
 def configuration(db: Kanta[Any]) -> tuple[Any, ModuleType | str | None]:
     """The root type and the migrations a database was made with (for the CLI's `-k`)."""
     return db._type, db._migrations
+
+
+def tracking_mode(asked: Tracking | None, root_type: Any) -> Tracking:
+    """The tracking a database uses: as asked, else $KANTA_TRACKING, else the barrier.
+
+    A root that is not a Struct (a plain dict) has no class to hook: it is compared
+    (`tracking="compare"`), and refused when the barrier was asked for by name.
+    """
+    chosen = asked if asked is not None else os.environ.get("KANTA_TRACKING") or "barrier"
+    if chosen not in TRACKING:
+        raise ValueError(f"tracking must be one of {TRACKING}, not {chosen!r}")
+    struct_root = isinstance(root_type, type) and issubclass(root_type, msgspec.Struct)
+    if chosen == "barrier" and not struct_root:
+        if asked == "barrier":
+            raise TypeError(
+                "tracking='barrier' needs a msgspec.Struct root to watch; a plain dict "
+                "root is compared whole: use tracking='compare'"
+            )
+        return "compare"
+    return chosen

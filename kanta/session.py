@@ -25,7 +25,9 @@ from .core.records import SNAPSHOT_META_FORMAT, Change, Snapshot
 from .core.snapshotpolicy import SnapshotPolicy
 from .errors import DatabaseError, DataIntegrityError
 from .events.timeline import Timeline
+from .state.barrier import Barrier
 from .state.clone import shadow_of
+from .state.gcpause import gc_paused
 from .state.touches import Paths, changes_at
 from .state.tracker import Tracker, Tree
 from .storage.logfile import LogFile
@@ -65,14 +67,30 @@ class Session:
     stopping: asyncio.Event | None = None
     reported_failure: DatabaseError | None = None  # the write failure fatal_error was given
     states: Timeline | None = None  # made on first use by `timeline()`
+    barrier: Barrier | None = None  # tracking="barrier": the state's objects report writes
 
     @classmethod
     def start(
-        cls, path: Path, data: Any, root_type: Any, loaded: Loaded, readonly: bool
+        cls,
+        path: Path,
+        data: Any,
+        root_type: Any,
+        loaded: Loaded,
+        readonly: bool,
+        barrier: bool = False,
     ) -> Session:
-        """The session of a file just loaded into `data`; its records still to write queued."""
+        """The session of a file just loaded into `data`; its records still to write queued.
+
+        With `barrier`, the state's objects are registered and its containers converted.
+        """
         assert loaded.file is not None
-        tracker = Tracker(shadow_of(data))
+        watch = None
+        if barrier and not readonly:
+            watch = Barrier(path)
+            with gc_paused():  # one walk: registered, converted, and the shadow made
+                tracker = Tracker(watch.adopt_decoded(data))
+        else:
+            tracker = Tracker(shadow_of(data))
         writer = None
         if not readonly:
             writer = Writer(
@@ -94,6 +112,7 @@ class Session:
             loaded.mtime,
             readonly,
         )
+        session.barrier = watch
         if writer is not None:
             for record in loaded.records_to_write:
                 writer.enqueue(record)
@@ -113,9 +132,18 @@ class Session:
 
     def changes(self, paths: Paths | None) -> Tree | None:
         """The changes since the last commit: everywhere, or along a flat transaction's paths."""
+        if self.barrier is not None:
+            return self.barrier.changes(self.tracker, self.data, paths)
         if paths is None:
             return self.tracker.changes(self.data)
         return changes_at(self.tracker, self.data, paths)
+
+    def restored(self) -> None:
+        """The tracker put values back into the live state: register them afresh."""
+        if self.barrier is not None:
+            with gc_paused():
+                self.barrier.rebuild(self.data)
+            self.barrier.compare_all = False
 
     def queue(self, record: Change | Snapshot) -> None:
         """Queue a record whose values are already encoded (msgspec.Raw) or immutable."""

@@ -61,6 +61,7 @@ def last_check(session: Session) -> DataIntegrityError | None:
 def undo(session: Session, tree: Tree, found_by: str) -> DataIntegrityError:
     """Undo the stray changes in `tree`; the error that reports them."""
     session.tracker.revert(tree, session.data)
+    session.restored()
     paths = tuple(dotted_paths(tree))
     return DataIntegrityError(
         f"the state was changed outside a transaction, or outside the paths a flat "

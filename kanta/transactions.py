@@ -50,8 +50,15 @@ def run(
         _check_untouched(session, paths)
     session.in_transaction = True
     session.open_block = (action, _whose())
+    barrier = session.barrier
     try:
-        yield session.data
+        if barrier is not None:
+            barrier.accepting = True
+        try:
+            yield session.data
+        finally:
+            if barrier is not None:
+                barrier.accepting = False
         _commit(session, callbacks, action, user, mtime, extra, log, logdiff, paths)
     except BaseException as exc:
         _rollback(session, paths)
@@ -92,9 +99,14 @@ def _check_untouched(session: Session, paths: Paths | None) -> None:
 
 def _rollback(session: Session, paths: Paths | None) -> None:
     session.replaced = False  # back to what the log holds, replacement included
-    tree = session.changes(paths)
+    barrier = session.barrier
+    if barrier is not None and not barrier.compare_all:
+        # The logged values go back: the objects keep their identity, the registry holds.
+        barrier.undo(session.tracker)
+    tree = session.changes(paths)  # with a barrier: only what its log could not hold
     if tree is not None:
         session.tracker.revert(tree, session.data)
+        session.restored()
 
 
 def _commit(
@@ -116,10 +128,13 @@ def _commit(
             f"the database was closed during transaction {action!r}", db_path=session.path
         )
     tree = session.changes(paths)
-    if paths is not None:
-        session.audit_wanted = True  # what it did not declare, only the audit sees
+    barrier = session.barrier
+    if paths is not None or barrier is not None:
+        session.audit_wanted = True  # what it did not declare or hooks miss, the audit sees
     if tree is None:
         session.replaced = False
+        if barrier is not None:
+            barrier.settle()
         return
     data = session.data
     try:
@@ -134,9 +149,19 @@ def _commit(
     now = callbacks.now()
     stamp = now if mtime is True else (mtime or None)
     record = Change(ts=now, a=action, v=session.version, u=user, m=stamp, diff=diff)
-    after = emit.log_change(session, callbacks, record, tree, extra=extra, log=log, diff=logdiff)
+    if barrier is not None:
+        barrier.reading = "a log callback (@db.logfmt, @db.logemit or a log handler)"
+    try:
+        after = emit.log_change(
+            session, callbacks, record, tree, extra=extra, log=log, diff=logdiff
+        )
+    finally:
+        if barrier is not None:
+            barrier.reading = None
     if after is not None or session.states is not None:  # else no event can ask
         session.timeline().advance(tree, after)
+    if barrier is not None:
+        barrier.settle()  # refuses an object of another open state: still rolled back
     session.tracker.accept(tree, data)
     session.replaced = False
     writer.enqueue(record)
@@ -156,11 +181,18 @@ def validate(
     """
     if not callbacks["validate"]:
         return
-    callbacks.validate(callbacks.context())
+    names = ", ".join(callback.name for callback in callbacks["validate"])
+    barrier = session.barrier
+    if barrier is not None:
+        barrier.reading = f"a @db.validate callback ({names})"
+    try:
+        callbacks.validate(callbacks.context())
+    finally:
+        if barrier is not None:
+            barrier.reading = None
     after = session.changes(paths)
     if after is None if rendered is None else same_change(rendered, after, session.data):
         return
-    names = ", ".join(callback.name for callback in callbacks["validate"])
     raise DataIntegrityError(
         f"a @db.validate callback ({names}) changed the data; validators must only check "
         "it, so the change was rolled back",
