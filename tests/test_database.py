@@ -415,7 +415,7 @@ async def test_read_only_open_of_missing_file_creates_nothing(tmp_path: Path) ->
 async def test_change_outside_transaction_is_refused_and_undone(tmp_path: Path) -> None:
     path = tmp_path / "db.kantadb"
     root = Data()
-    async with Kanta(path, root) as db:
+    async with Kanta(path, root, tracking="compare") as db:
         with db.transaction("setup") as data:
             data.users["a"] = User(name="A")
             data.counter = 1
@@ -437,7 +437,7 @@ async def test_change_outside_transaction_is_refused_and_undone(tmp_path: Path) 
     # Checked on the decoded records: "666" can turn up by chance in a timestamp or a seal.
     assert [r["diff"].get("counter") for r in records] == [0, 1, None]
     assert b"stray" not in path.read_bytes()
-    async with Kanta(path, Data()) as db:
+    async with Kanta(path, Data(), tracking="compare") as db:
         assert db.data == Data(users={"a": User("A"), "c": User("C")}, counter=1)
 
 

@@ -64,7 +64,7 @@ async def test_flat_and_default_transactions_write_the_same_records(tmp_path: Pa
 
 
 async def test_a_stray_change_on_a_declared_path_stops_the_transaction(tmp_path: Path) -> None:
-    async with Kanta(tmp_path / "db.kantadb", initial()) as db:
+    async with Kanta(tmp_path / "db.kantadb", initial(), tracking="compare") as db:
         db.data.users["u1"].age = 99  # outside any transaction
         with (
             pytest.raises(DataIntegrityError, match=r"users\.u1\.age") as caught,
@@ -82,7 +82,7 @@ async def test_a_stray_change_elsewhere_is_not_written_with_a_flat_transaction(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "db.kantadb"
-    async with Kanta(path, initial()) as db:
+    async with Kanta(path, initial(), tracking="compare") as db:
         db.data.users["u7"].name = "stray"
         with db.transaction("inc", touches=[("users", "u1")]) as data:
             data.users["u1"].age += 1
@@ -110,7 +110,7 @@ async def test_a_failing_flat_transaction_rolls_back_its_paths(tmp_path: Path) -
 
 async def test_the_background_audit_finds_a_stray_change(tmp_path: Path) -> None:
     path = tmp_path / "db.kantadb"
-    async with Kanta(path, initial(), flush_interval=3600) as db:
+    async with Kanta(path, initial(), flush_interval=3600, tracking="compare") as db:
         with db.transaction("inc", touches=[("users", "u1")]) as data:
             data.users["u1"].age += 1
         db.data.users["u150"].age = -1  # stray
@@ -148,7 +148,7 @@ async def test_close_reports_a_stray_change_made_after_the_last_transaction(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "db.kantadb"
-    db = Kanta(path, initial())
+    db = Kanta(path, initial(), tracking="compare")
     await db.open()
     with db.transaction("inc", touches=[("users", "u1")]) as data:
         data.users["u1"].age += 1
@@ -229,7 +229,7 @@ async def test_check_is_refused_inside_a_transaction_and_when_closed(tmp_path: P
 
 async def test_a_pending_audit_finding_does_not_hide_a_later_stray_change(tmp_path: Path) -> None:
     path = tmp_path / "db.kantadb"
-    db = Kanta(path, initial(), flush_interval=3600)
+    db = Kanta(path, initial(), flush_interval=3600, tracking="compare")
     await db.open()
     with db.transaction("inc", touches=[("users", "u1")]) as data:
         data.users["u1"].age += 1

@@ -506,7 +506,7 @@ async def test_logemit_events_hold_the_states_before_and_after_their_change(
 
 async def test_event_states_are_those_logged_not_an_undeclared_change(path: Path) -> None:
     """A flat transaction's event shows its own change, not a stray change beside it."""
-    db = Kanta(path, Data())
+    db = Kanta(path, Data(), tracking="compare")
     kept: list[LogEvent] = []
 
     @db.logemit

@@ -1,8 +1,11 @@
 """A state machine test of `kanta.Kanta` against a plain-dict model, on real files.
 
-It runs twice: with default transactions, and with flat ones (each declares in
-`touches=` the paths its operations change), where every commit is also checked against
-the full comparison: the flat change must be exactly the change the whole state shows.
+It runs in both tracking modes, each with default transactions and with flat ones (each
+declares in `touches=` the paths its operations change). Every flat comparison, and in
+barrier mode every comparison along the written paths, is checked against the full
+comparison: the same change, in the same order (so the same record bytes). In barrier
+mode the registry is checked after every step: every container of the state tracked and
+registered at exactly the places it sits, nothing registered outside the state.
 
 Each run opens a database in a fresh temporary directory and drives it with random
 transactions (committed, failing, no-op, or with a change made outside any transaction),
@@ -38,7 +41,11 @@ import kanta.session
 from kanta import Kanta, verify
 from kanta.core.diff import exactly_equal
 from kanta.errors import DatabaseError, DataIntegrityError
+from kanta.state.barrier import Barrier
+from kanta.state.kinds import SKIP, category
+from kanta.state.registry import locations
 from kanta.state.touches import Paths, changes_at
+from kanta.state.tracked import registry
 from kanta.state.tracker import REORDER, Tracker, Tree
 
 R = TypeVar("R")
@@ -236,8 +243,78 @@ def without_reorder(tree: Any) -> Any:
     return {key: without_reorder(op) for key, op in tree.items() if key is not REORDER}
 
 
+def in_order(tree: Any) -> Any:
+    """A change tree as nested (key, op) lists: equal only in the same order, as records."""
+    if not isinstance(tree, dict):
+        return tree
+    return [(key, in_order(op)) for key, op in tree.items() if key is not REORDER]
+
+
+# An escape from the write barrier: a write its hooks cannot see (the audit's to find).
+ESCAPES = st.sampled_from(["force_setattr", "dict.__setitem__", "list.append", "same-total"])
+
+
+def apply_escape(root: Root, escape: str) -> None:
+    if escape == "force_setattr":
+        msgspec.structs.force_setattr(root, "total", root.total + 1)
+    elif escape == "dict.__setitem__":
+        dict.__setitem__(root.items, "escaped", Item("x"))
+    elif escape == "list.append" and root.items:
+        list.append(next(iter(root.items.values())).tags, "escaped")
+    else:
+        msgspec.structs.force_setattr(root, "total", root.total)
+
+
+def check_bookkeeping(barrier: Barrier, root: Any) -> None:
+    """Every container of the state registered where it sits, nothing else registered."""
+    found: dict[int, list[tuple[int | None, Any]]] = {}
+    stack: list[tuple[Any, Any, Any]] = [(root, None, None)]
+    while stack:
+        value, parent, key = stack.pop()
+        if category(value) == SKIP:
+            continue
+        assert type(value) not in (dict, list, set), (type(value), key)  # converted
+        entry = registry.get(id(value))
+        assert entry is not None and entry[0] is value and entry[1] is barrier, key
+        first = id(value) not in found
+        found.setdefault(id(value), []).append((None if parent is None else id(parent), key))
+        if not first:
+            continue
+        if isinstance(value, dict):
+            stack.extend((item, value, k) for k, item in value.items())
+        elif isinstance(value, list | set):
+            stack.extend((item, value, None) for item in value)
+        elif isinstance(value, msgspec.Struct):
+            stack.extend((getattr(value, f), value, f) for f in value.__struct_fields__)
+    mine = {ident: entry for ident, entry in registry.items() if entry[1] is barrier}
+    assert mine.keys() == found.keys(), "registered outside the state, or missing"
+    for ident, entry in mine.items():
+        where = sorted((None if p is None else id(p), k) for p, k in locations(entry))
+        assert where == sorted(found[ident], key=repr) or sorted(where, key=repr) == sorted(
+            found[ident], key=repr
+        ), (entry[0], where, found[ident])
+
+
+_running: list[KantaMachine] = []  # the machine whose cross-check a patched method counts
+BARRIER_CHANGES = Barrier.changes
+
+
+def barrier_changes_checked(
+    barrier: Barrier, tracker: Tracker, live: Any, declared: Paths | None
+) -> Tree | None:
+    """The comparison along the written paths, checked against the full one."""
+    machine = _running[-1]
+    tree = BARRIER_CHANGES(barrier, tracker, live, declared)
+    machine.barrier_checks += 1
+    if not machine.strays_pending:
+        full = tracker.changes(live)
+        assert in_order(tree) == in_order(full), (tree, full)
+    return tree
+
+
 class KantaMachine(RuleBasedStateMachine):
     flat = False  # FlatKantaMachine: every transaction declares its paths
+    tracking = "compare"  # Barrier*Machine: the write barrier
 
     def __init__(self) -> None:
         super().__init__()
@@ -256,8 +333,13 @@ class KantaMachine(RuleBasedStateMachine):
         # would pass silently (one on kanta.database did, before).
         self.flat_transactions = 0
         self.cross_checks = 0
+        self.transactions = 0
+        self.barrier_checks = 0
         if self.flat:
             kanta.session.changes_at = self.changes_at_checked  # type: ignore[assignment]
+        if self.tracking == "barrier":
+            Barrier.changes = barrier_changes_checked  # type: ignore[method-assign]
+        _running.append(self)
 
     def changes_at_checked(self, tracker: Tracker, live: Any, paths: Paths) -> Tree | None:
         """The flat comparison, checked against the full one (when no stray is pending)."""
@@ -281,7 +363,7 @@ class KantaMachine(RuleBasedStateMachine):
         return self.loop.run_until_complete(coro)
 
     def open_db(self) -> Kanta[Root]:
-        db = Kanta(self.path, Root(), flush_interval=3600)
+        db = Kanta(self.path, Root(), flush_interval=3600, tracking=self.tracking)  # type: ignore[arg-type]
         self.run(db.open())
         return db
 
@@ -303,6 +385,13 @@ class KantaMachine(RuleBasedStateMachine):
         state = msgspec.to_builtins(db.data)
         assert exactly_equal(state, self.model), (state, self.model)
         assert db.rev == self.rev
+        session = db._session
+        assert session is not None
+        if self.tracking == "barrier":
+            assert session.barrier is not None
+            check_bookkeeping(session.barrier, db.data)
+        else:
+            assert session.barrier is None
 
     async def _replay(self) -> tuple[Any, int]:
         db2 = Kanta(self.path, Root())
@@ -332,6 +421,7 @@ class KantaMachine(RuleBasedStateMachine):
     def transaction(self, ops: list[tuple[Any, ...]]) -> None:
         before = copy.deepcopy(self.model)
         paths = [path for op in ops for path in touched(op)]
+        self.transactions += 1
         with self.live.transaction("edit", user="tester", **self.scope(paths)) as root:
             for op in ops:
                 apply_live(root, op)
@@ -342,6 +432,7 @@ class KantaMachine(RuleBasedStateMachine):
     @rule(ops=OP_LISTS)
     def failing_transaction(self, ops: list[tuple[Any, ...]]) -> None:
         scope = self.scope([path for op in ops for path in touched(op)])
+        self.transactions += 1
         with pytest.raises(Boom), self.live.transaction("fails", **scope) as root:
             for op in ops:
                 apply_live(root, op)
@@ -371,6 +462,36 @@ class KantaMachine(RuleBasedStateMachine):
         assert os.path.getsize(self.path) == size
         assert db.rev == self.rev
 
+    @precondition(lambda self: self.tracking == "barrier")
+    @rule(op=OPS)
+    def write_refused_outside_transaction(self, op: tuple[Any, ...]) -> None:
+        """The barrier refuses a write outside a transaction before it changes anything."""
+        db = self.live
+        try:
+            apply_live(db.data, op)
+        except DataIntegrityError as exc:
+            assert exc.paths and exc.db_path == self.path
+        self.check_open_state(db)
+        with db.transaction("after a refused write", **self.scope(touched(op))):
+            pass
+        self.check_open_state(db)
+
+    @precondition(lambda self: self.tracking == "barrier")
+    @rule(escape=ESCAPES)
+    def escape_the_barrier(self, escape: str) -> None:
+        """A write the hooks cannot see is found by check(), undone and reported."""
+        db = self.live
+        apply_escape(db.data, escape)
+        changed = not exactly_equal(msgspec.to_builtins(db.data), self.model)
+        if changed:
+            with pytest.raises(DataIntegrityError) as caught:
+                db.check()
+            assert caught.value.paths
+        else:
+            db.check()
+        self.check_open_state(db)
+
+    @precondition(lambda self: self.tracking == "compare")
     @rule(op=OPS)
     def change_outside_transaction(self, op: tuple[Any, ...]) -> None:
         db = self.live
@@ -387,7 +508,7 @@ class KantaMachine(RuleBasedStateMachine):
                 pass
         self.check_open_state(db)
 
-    @precondition(lambda self: self.flat)
+    @precondition(lambda self: self.flat and self.tracking == "compare")
     @rule(stray=OPS, ops=OP_LISTS)
     def stray_change_beside_a_flat_transaction(
         self, stray: tuple[Any, ...], ops: list[tuple[Any, ...]]
@@ -480,8 +601,13 @@ class KantaMachine(RuleBasedStateMachine):
                 self.loop.close()
                 shutil.rmtree(self.dir, ignore_errors=True)
                 kanta.session.changes_at = changes_at  # type: ignore[assignment]
+                Barrier.changes = BARRIER_CHANGES  # type: ignore[method-assign]
+                _running.remove(self)
         # Each flat transaction compares at least once (at its start, commit or rollback).
-        assert self.cross_checks >= self.flat_transactions, "the flat cross-check never ran"
+        if self.tracking == "compare":
+            assert self.cross_checks >= self.flat_transactions, "the flat cross-check never ran"
+        else:
+            assert self.barrier_checks >= self.transactions, "the barrier cross-check never ran"
 
 
 KantaMachine.TestCase.settings = settings(
@@ -499,6 +625,23 @@ class FlatKantaMachine(KantaMachine):
 
 FlatKantaMachine.TestCase.settings = KantaMachine.TestCase.settings
 TestFlatKanta = FlatKantaMachine.TestCase
+
+
+class BarrierKantaMachine(KantaMachine):
+    tracking = "barrier"
+
+
+BarrierKantaMachine.TestCase.settings = KantaMachine.TestCase.settings
+TestBarrierKanta = BarrierKantaMachine.TestCase
+
+
+class BarrierFlatKantaMachine(KantaMachine):
+    tracking = "barrier"
+    flat = True
+
+
+BarrierFlatKantaMachine.TestCase.settings = KantaMachine.TestCase.settings
+TestBarrierFlatKanta = BarrierFlatKantaMachine.TestCase
 
 
 # --- bugs found by test_tracker.py, shown on real files -----------------------------------
