@@ -29,7 +29,7 @@ _fusers: dict[type, Walker] = {}
 
 
 def adopter(cls: type) -> Walker:
-    """`adopt(value, parent, key, barrier, enter)`: register a new instance of `cls`."""
+    """`adopt(value, parent, key, barrier, enter, converted)`: register a new `cls` instance."""
     found = _adopters.get(cls)
     if found is None:
         found = _adopters[cls] = _write(cls, fused=False)
@@ -46,7 +46,7 @@ def fuser(cls: type) -> Walker:
 
 def _write(cls: Any, *, fused: bool) -> Walker:
     """The walker of one Struct class, written out field by field."""
-    last = "fused" if fused else "enter"
+    last = "fused" if fused else "enter, converted"
     lines = [f"def walk(value, parent, key, barrier, {last}):"]
     lines.append("    registry[id(value)] = (value, barrier, parent, key)")
     if fused:
@@ -58,8 +58,19 @@ def _write(cls: Any, *, fused: bool) -> Walker:
             f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})",
             "    kind = type(item)",
         ]
-        if not fused:  # a plain list may sit twice in what came in: `enter` keeps one copy
-            lines += ["    if kind not in atomic:", f"        enter(item, value, {name!r}, None)"]
+        if not fused:  # a plain list met twice (`converted`) gets one copy, from `enter`
+            lines += [
+                "    if kind in atomic:",
+                "        pass",
+                "    elif (kind is list and id(item) not in converted",
+                "            and atomic.issuperset(map(type, item))):",
+                "        tracked = tracked_list(item)",
+                "        converted[id(item)] = (item, tracked)",
+                f"        set_field(value, {name!r}, tracked)",
+                f"        registry[id(tracked)] = (tracked, barrier, value, {name!r})",
+                "    else:",
+                f"        enter(item, value, {name!r}, None)",
+            ]
             continue
         lines += [
             "    if kind in atomic:",

@@ -23,13 +23,16 @@ from msgspec.structs import force_setattr
 
 from ..errors import DataIntegrityError
 from .adoption import adopt_decoded
+from .gcpause import gc_paused
 from .kinds import DICT, SKIP, category, keyed, kind_of_type
 from .registry import StateMap
 from .tracked import MISSING, registry
 from .tracker import Tracker, Tree, reorder
-from .writediff import DeletedField, Ordering, Trie, add_path, diff_along
+from .writediff import DeletedField, Ordering, Trie, add_path, diff_along, level_at
 
 Paths = tuple[tuple[Any, ...], ...]
+# A commit that wrote more entries than this registers with the cycle collector held.
+LARGE = 256
 
 
 class Barrier:
@@ -41,11 +44,12 @@ class Barrier:
         self.accepting = False  # a transaction's block is running
         self.reading: str | None = None  # who runs now that may only read: named in refusals
         self.compare_all = False  # the root was replaced: the next commit compares everything
-        # (id(container), key) -> (the container, the key, the value before the first write)
-        self._log: dict[tuple[int, Any], tuple[Any, Any, Any]] = {}
+        # id(container) -> (the dict or Struct, {key: its value before the first write})
+        self._log: dict[int, tuple[Any, dict[Any, Any]]] = {}
         # id(list or set) -> (it, a copy of its items before the first write)
         self._whole: dict[int, tuple[Any, Any]] = {}
-        self._inserted: set[tuple[int, Any]] = set()  # (id(dict), key) written while absent
+        self._inserted: dict[int, set[Any]] = {}  # id(dict) -> keys written while absent
+        self._writes = 0  # entries logged
         self._ordering = Ordering(self._inserted, self.map.misordered)
         self._broken = False
 
@@ -60,11 +64,37 @@ class Barrier:
         """A dict's `key` is about to change."""
         if not self.accepting:
             raise self._refusal(container, key)
-        entry = (id(container), key)
-        if entry not in self._log:
-            self._log[entry] = (container, key, dict.get(container, key, MISSING))
+        logged = self._log.get(id(container))
+        if logged is None:
+            logged = self._log[id(container)] = (container, {})
+        if key not in logged[1]:
+            logged[1][key] = dict.get(container, key, MISSING)
+            self._writes += 1
         if key not in container:
-            self._inserted.add(entry)
+            inserted = self._inserted.get(id(container))
+            if inserted is None:
+                inserted = self._inserted[id(container)] = set()
+            inserted.add(key)
+
+    def write_keys(self, container: Any, keys: dict[Any, Any]) -> None:
+        """Many keys of a dict are about to change (`update`): `write_key` in bulk."""
+        if not self.accepting:
+            raise self._refusal(container, next(iter(keys), None))
+        logged = self._log.get(id(container))
+        if logged is None:
+            logged = self._log[id(container)] = (container, {})
+        olds = logged[1]
+        fresh = keys.keys() - olds.keys()
+        absent = fresh - container.keys()
+        olds.update(dict.fromkeys(absent, MISSING))
+        olds.update({key: dict.__getitem__(container, key) for key in fresh - absent})
+        self._writes += len(fresh)
+        absent = keys.keys() - container.keys()
+        if absent:
+            inserted = self._inserted.get(id(container))
+            if inserted is None:
+                inserted = self._inserted[id(container)] = set()
+            inserted.update(absent)
 
     def write_field(self, obj: Any, name: str) -> None:
         """A Struct's field `name` is about to change (or be deleted)."""
@@ -72,9 +102,12 @@ class Barrier:
             raise self._refusal(obj, name)
         if name not in obj.__struct_fields__:
             return  # not a field: the class's own method refuses it
-        entry = (id(obj), name)
-        if entry not in self._log:
-            self._log[entry] = (obj, name, getattr(obj, name, MISSING))
+        logged = self._log.get(id(obj))
+        if logged is None:
+            logged = self._log[id(obj)] = (obj, {})
+        if name not in logged[1]:
+            logged[1][name] = getattr(obj, name, MISSING)
+            self._writes += 1
 
     def write_whole(self, container: Any) -> None:
         """A list or set is about to change."""
@@ -83,6 +116,7 @@ class Barrier:
         if id(container) not in self._whole:
             saved = list(container) if isinstance(container, list) else set(container)
             self._whole[id(container)] = (container, saved)
+            self._writes += 1
 
     def _refusal(self, container: Any, key: Any) -> DataIntegrityError:
         paths = self.map.paths_of(container, {}) or [("?",)]
@@ -109,11 +143,16 @@ class Barrier:
         trie: Trie = {}
         memo: dict[int, list[tuple[Any, ...]]] = {}
         paths_of = self.map.paths_of
-        for container, key, _ in self._log.values():
+        for container, olds in self._log.values():
             with_key = keyed(container)
             for path in paths_of(container, memo):
-                if not add_path(trie, (*path, key) if with_key else path):
-                    return tracker.changes(live)
+                if not with_key:
+                    if not add_path(trie, path):
+                        return tracker.changes(live)
+                    continue
+                level = level_at(trie, path)
+                if level is not None:
+                    level.update(dict.fromkeys(olds))  # each written entry, whole
         wholes = [entry[0] for entry in self._whole.values()]
         for container in wholes + list(self.map.opaque.values()):
             for path in paths_of(container, memo):
@@ -143,7 +182,11 @@ class Barrier:
         transaction then rolls back (`undo`), which registers the state afresh.
         """
         try:
-            self._settle()
+            if self._writes > LARGE:
+                with gc_paused():  # many objects registered at once, all long-lived
+                    self._settle()
+            else:
+                self._settle()
         except BaseException:
             self._broken = True
             raise
@@ -151,17 +194,19 @@ class Barrier:
     def _settle(self) -> None:
         state = self.map
         leaving: list[tuple[Any, Any, Any]] = []
-        for container, key, old in self._log.values():
-            if kind_of_type(type(container)) == DICT:
-                new = dict.get(container, key, MISSING)
-            else:
-                new = getattr(container, key, MISSING)
-            if new is old:
-                continue
-            if new is not MISSING:
-                state.enter(new, container, key, None)
-            if old is not MISSING:
-                leaving.append((old, container, key))
+        for container, olds in self._log.values():
+            is_dict = kind_of_type(type(container)) == DICT
+            for key, old in olds.items():
+                if is_dict:
+                    new = dict.get(container, key, MISSING)
+                else:
+                    new = getattr(container, key, MISSING)
+                if new is old:
+                    continue
+                if new is not MISSING:
+                    state.enter(new, container, key, None)
+                if old is not MISSING:
+                    leaving.append((old, container, key))
         for container, saved in self._whole.values():
             leaving.extend(self._settle_items(container, saved))
         for old, container, key in leaving:
@@ -195,17 +240,20 @@ class Barrier:
     def undo(self, tracker: Tracker) -> None:
         """Put back every logged value, with the built-in methods the hooks do not see."""
         unaligned: dict[int, Any] = {}
-        for container, key, old in reversed(self._log.values()):
+        for container, olds in self._log.values():
             if kind_of_type(type(container)) != DICT:
-                if old is not MISSING:
-                    force_setattr(container, key, old)
+                for key, old in olds.items():
+                    if old is not MISSING:
+                        force_setattr(container, key, old)
                 continue
-            if old is MISSING:
-                dict.pop(container, key, None)
-                continue
-            if key not in container or (id(container), key) in self._inserted:
-                unaligned[id(container)] = container  # it goes back at the end, out of place
-            dict.__setitem__(container, key, old)
+            inserted = self._inserted.get(id(container), ())
+            for key, old in olds.items():
+                if old is MISSING:
+                    dict.pop(container, key, None)
+                    continue
+                if key not in container or key in inserted:
+                    unaligned[id(container)] = container  # back at the end, out of place
+                dict.__setitem__(container, key, old)
         for container, saved in self._whole.values():
             if isinstance(container, list):
                 list.__setitem__(container, slice(None), saved)
@@ -264,6 +312,7 @@ class Barrier:
         self._log.clear()
         self._whole.clear()
         self._inserted.clear()
+        self._writes = 0
         self._ordering = Ordering(self._inserted, self.map.misordered)
 
 

@@ -22,7 +22,19 @@ from ..errors import DataIntegrityError
 from . import hooks
 from .adoption import adopter
 from .clone import ATOMIC
-from .kinds import DICT, LIST, OPAQUE, SET, SKIP, STRUCT, category, keyed, kind_of_type, place
+from .kinds import (
+    DICT,
+    LIST,
+    OPAQUE,
+    SET,
+    SKIP,
+    STRUCT,
+    TUPLE,
+    category,
+    keyed,
+    kind_of_type,
+    place,
+)
 from .tracked import MISSING, TRACKED_OF, registry
 
 MANY: Any = object()  # an entry's parent slot when the object sits at several places
@@ -61,6 +73,7 @@ class StateMap:
         self._owners: list[type] = []  # one entry per `hooks.hook` call, undone at release
         # id of a plain container converted during one adoption -> (it, its tracked copy).
         self._converted: dict[int, tuple[Any, Any]] = {}
+        self._walkers: dict[type, Any] = {}  # Struct class -> its adopter, once hooked
 
     # -- adopting -----------------------------------------------------------------------
 
@@ -72,23 +85,29 @@ class StateMap:
 
     def enter(self, value: Any, parent: Any, key: Any, index: int | None) -> None:
         """`value` now sits at `parent[key]` (`parent[index]` in a list): register it there."""
-        kind = category(value)
-        if kind == SKIP:
+        t = type(value)
+        kind = kind_of_type(t)
+        if kind == SKIP or (kind == TUPLE and category(value) == SKIP):
             return
         entry = registry.get(id(value))
         if entry is not None:
             self.add_location(value, entry, parent, key)
             return
-        if type(value) in TRACKED_OF:
+        if kind == STRUCT:
+            walk = self._walkers.get(t)
+            if walk is None:
+                self.hook(t)
+                walk = self._walkers[t] = adopter(t)
+            walk(value, parent, key, self.barrier, self.enter, self._converted)
+            return
+        if kind == TUPLE:
+            kind = OPAQUE
+        if t in TRACKED_OF:
             value = self._convert(value, parent, key, index)
             entry = registry.get(id(value))
             if entry is not None:  # a plain container met twice: one tracked copy for both
                 self.add_location(value, entry, parent, key)
                 return
-        if kind == STRUCT:
-            self.hook(type(value))
-            adopter(type(value))(value, parent, key, self.barrier, self.enter)
-            return
         registry[id(value)] = (value, self.barrier, parent, key)
         if kind == OPAQUE:
             self.opaque[id(value)] = value
@@ -182,6 +201,7 @@ class StateMap:
             hooks.unhook(owner)
         self._owners.clear()
         self._hooked.clear()
+        self._walkers.clear()
 
     # -- locating -----------------------------------------------------------------------
 

@@ -76,8 +76,9 @@ class TrackedDict(dict[Any, Any]):
     def update(self, *args: Any, **kwargs: Any) -> None:
         """Set the entries of a mapping or of (key, value) pairs, then of keywords."""
         entries = dict(*args, **kwargs)  # read once: an iterator cannot be walked twice
-        for key in entries:
-            _keyed(self, key)
+        entry = registry.get(id(self))
+        if entry is not None:
+            entry[1].write_keys(self, entries)
         dict.update(self, entries)
 
     def __ior__(self, other: Any) -> TrackedDict:  # type: ignore[misc]

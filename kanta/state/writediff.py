@@ -17,8 +17,8 @@ from itertools import islice
 from typing import Any
 
 from .clone import DICT, LEAF, kind_of
-from .tracked import registry
-from .tracker import DELETE, MISSING, REORDER, Tree, diff_entry, new_entry
+from .tracked import TrackedDict, registry
+from .tracker import DELETE, MISSING, REORDER, SET, Tree, diff_entry, new_entry
 
 Trie = dict[Any, Any]  # key -> Trie, or None for the whole entry
 
@@ -39,11 +39,24 @@ def add_path(trie: Trie, path: tuple[Any, ...]) -> bool:
     return True
 
 
+def level_at(trie: Trie, path: tuple[Any, ...]) -> Trie | None:
+    """The trie's level at `path` (made as needed); None when an outer entry is whole."""
+    level = trie
+    for key in path:
+        below = level.get(key, MISSING)
+        if below is None:
+            return None
+        if below is MISSING:
+            below = level[key] = {}
+        level = below
+    return level
+
+
 class Ordering:
     """What a diff along written paths learns about dict order, for `settle` to keep."""
 
-    def __init__(self, inserted: set[tuple[int, Any]], misordered: set[int]) -> None:
-        self.inserted = inserted  # (id(dict), key): the key was absent when written
+    def __init__(self, inserted: dict[int, set[Any]], misordered: set[int]) -> None:
+        self.inserted = inserted  # id(dict) -> its keys that were absent when written
         self.misordered = misordered  # ids of dicts whose shadow keeps an older key order
         self.moved: list[Any] = []  # dicts with a key put back at the end, tree empty
         self.realigned: list[Any] = []  # dicts whose shadow takes the live order
@@ -71,10 +84,13 @@ class DeletedField(ValueError):
 
 
 def _diff_dict(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree | None:
-    keys, moved = _dict_order(trie, live, shadow, ordering.inserted)
+    keys, ends, moved = _dict_order(trie, live, shadow, ordering.inserted)
     tree: Tree = {}
-    for key in keys:
+    bulk = not moved and len(ends) > 1 and _no_dicts(map(live.__getitem__, ends))
+    for key in keys if bulk else [*keys, *ends]:
         _diff_key(tree, trie[key], key, live.get(key, MISSING), shadow.get(key, MISSING), ordering)
+    if bulk:  # keys new to the shadow, all at the end: a bulk insert, in C
+        tree.update(dict.fromkeys(ends, SET))
     entry = registry.get(id(live))
     if entry is not None and entry[0] is live:
         if tree and (moved or id(live) in ordering.misordered):
@@ -83,6 +99,12 @@ def _diff_dict(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree |
         elif moved:
             ordering.moved.append(live)
     return tree or None
+
+
+def _no_dicts(values: Any) -> bool:
+    """Whether none of the values is a dict (which could hold "$replace": not a plain SET)."""
+    types = set(map(type, values))
+    return dict not in types and TrackedDict not in types
 
 
 def _diff_key(
@@ -120,24 +142,28 @@ def _field_order(cls: type, trie: Trie) -> list[str]:
 
 
 def _dict_order(
-    trie: Trie, live: dict[Any, Any], shadow: dict[Any, Any], inserted: set[tuple[int, Any]]
-) -> tuple[list[Any], bool]:
-    """The written keys in a full comparison's order; whether one went back to the end."""
-    keys = list(trie)
-    ident = id(live)
-    appended = [key for key in keys if (ident, key) in inserted and key in live]
-    moved = any(key in shadow for key in appended)
-    if len(keys) == 1:
-        return keys, moved
-    deleted = [key for key in keys if key not in live and key in shadow]
+    trie: Trie, live: dict[Any, Any], shadow: dict[Any, Any], inserted: dict[int, set[Any]]
+) -> tuple[list[Any], list[Any], bool]:
+    """The written keys in a full comparison's order, as (the others, the ones at the end).
+
+    Also whether a key the shadow has went back to the end (popped and put back).
+    """
+    if len(trie) == 1:
+        (key,) = trie
+        back = key in inserted.get(id(live), ()) and key in live
+        return [key], [], back and key in shadow
+    keys = trie.keys()
+    present = keys & live.keys()
+    appended = present & inserted.get(id(live), set())
+    moved = not appended.isdisjoint(shadow.keys())
+    deleted: Any = (keys - present) & shadow.keys()
     if len(deleted) > 1:
-        deleted = list(filter(set(deleted).__contains__, shadow))
-    tail = set(appended)
-    kept = [key for key in keys if key in live and key not in tail]
+        deleted = filter(deleted.__contains__, shadow)
+    kept: Any = present - appended
     ends = list(islice(reversed(live), len(appended)))
     ends.reverse()
-    if set(ends) != tail:  # not at the end after all: place every key by a pass
-        kept, ends = kept + appended, []
+    if len(ends) != len(appended) or not appended.issuperset(ends):
+        kept, ends = present, []  # not at the end after all: place every key by a pass
     if len(kept) > 1:
-        kept = list(filter(set(kept).__contains__, live))
-    return deleted + kept + ends, moved
+        kept = filter(kept.__contains__, live)
+    return [*deleted, *kept], ends, moved
