@@ -528,3 +528,22 @@ def test_the_barrier_is_the_default_and_kanta_tracking_can_choose(
     monkeypatch.setenv("KANTA_TRACKING", "compare")
     assert Kanta(tmp_path / "b.jsonl", State()).tracking == "compare"
     assert Kanta(tmp_path / "c.jsonl", State(), tracking="barrier").tracking == "barrier"
+
+
+async def test_a_flat_transaction_records_what_its_block_wrote_declared_or_not(
+    tmp_path: Path,
+) -> None:
+    """Under the barrier `touches=` adds paths to compare; it never drops a write."""
+    records = []
+    for tracking in ("barrier", "compare"):
+        path = tmp_path / f"{tracking}.jsonl"
+        async with Kanta(path, State(), tracking=tracking) as db:  # type: ignore[arg-type]
+            with db.transaction("flat", touches=[("users", "a")]) as state:
+                state.users["a"] = User("a")
+                state.counter = 7  # not declared
+            if tracking == "compare":
+                with pytest.raises(DataIntegrityError):
+                    db.check()  # compare mode: a stray, undone
+        records.append(_records(path)[-1])
+    barrier, compare = records
+    assert b'"counter":7' in barrier and b'"counter"' not in compare
