@@ -247,6 +247,11 @@ class Barrier:
                         force_setattr(container, key, old)
                 continue
             inserted = self._inserted.get(id(container), ())
+            if id(container) in self.map.misordered and any(
+                dict.get(container, key, MISSING) is not old for key, old in olds.items()
+            ):
+                # A full comparison's rollback realigns it with the shadow: so does this.
+                unaligned[id(container)] = container
             for key, old in olds.items():
                 if old is MISSING:
                     dict.pop(container, key, None)
@@ -264,6 +269,7 @@ class Barrier:
             shadow = self._counterpart(container, tracker.shadow)
             if shadow is not None:
                 reorder(container, shadow)
+                self.map.misordered.discard(id(container))
         self._forget()
         if self._broken:  # a settle failed half-way: the registry is not to be trusted
             self._broken = False

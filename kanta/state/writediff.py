@@ -70,6 +70,8 @@ def diff_along(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree |
     for name in _field_order(type(live), trie):
         new = getattr(live, name, MISSING)
         if new is MISSING:
+            if name not in live.__struct_fields__:  # a declared path naming no field
+                raise AttributeError(f"{type(live).__name__} has no field {name!r}")
             raise DeletedField(name)
         _diff_key(tree, trie[name], name, new, getattr(shadow, name), ordering)
     return tree or None
