@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import plot, report, scenarios, scenarios_state
+from bench import plot, report, scenarios, scenarios_reads, scenarios_state
 from bench.report import Section
 from bench.runner import DEFAULT_094, ROOT, Config, Impl, TaskFailed, release, run
 
@@ -23,6 +23,7 @@ SCENARIOS: dict[str, Callable[[Config], Section]] = {
     "open": scenarios_state.opening,
     "memory": scenarios_state.memory,
     "stalls": scenarios_state.stalls,
+    "reads": scenarios_reads.reads,
 }
 RESULTS = ROOT / "bench" / "results"
 

@@ -7,13 +7,15 @@ from pathlib import Path
 from bench.report import Section
 
 SERIES = {  # column: (label, factor to ms)
-    "ours ms": ("kanta (this version), default transaction", 1.0),
+    "barrier µs": ("kanta (this version), default transaction (write barrier)", 1e-3),
+    "compare ms": ("kanta (this version), tracking='compare'", 1.0),
     "flat µs": ("kanta (this version), flat transaction (touches=)", 1e-3),
+    "compare flat µs": ("kanta (this version), flat, tracking='compare'", 1e-3),
     "0.9.4 ms": ("kanta 0.9.4", 1.0),
     "sqlite ms": ("SQLite (WAL, synchronous=NORMAL)", 1.0),
     "eq pass ms": ("C-level equality pass (data == copy)", 1.0),
 }
-TARGETS = [(100_000, 15.0), (1_000_000, 250.0), (1_000_000, 0.05)]  # the last one: flat
+TARGETS = [(100_000, 15.0), (1_000_000, 250.0), (1_000_000, 0.05)]  # compare; barrier, flat
 
 
 def latency_plot(section: Section, path: Path, caption: str) -> str:

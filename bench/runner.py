@@ -15,6 +15,7 @@ from bench import RESULT_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_094 = "/tmp/kanta-test-venv-094/bin/python"
+SCRUBBED = ("PYTHONPATH", "PYTHONHOME", "KANTA_TRACKING")  # not passed on to workers
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def run(impl: Impl, task: str, timeout: float | None = None, **params: Any) -> d
     code = (
         f"import sys; sys.path.insert({where}, {str(ROOT)!r}); import bench.worker as w; w.main()"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    # Without KANTA_TRACKING, a database that names no tracking gets kanta's default.
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     try:
         done = subprocess.run(
             [impl.python, "-c", code, task, json.dumps(params)],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.report import Check, Row, Section, check
+from bench.report import Check, Row, Section, check, fixed
 from bench.runner import OURS, Config, Impl, TaskFailed, TaskTimedOut, timed_run
 
 
@@ -60,30 +60,44 @@ def retry_note(section: Section, impl: Impl, result: Row, where: str) -> None:
 
 # -- 1. latency -----------------------------------------------------------------------------
 
+MICRO = ("barrier", "flat", "compare flat")  # the ones that cost microseconds: in µs
+RUNS = ("barrier", "compare", "flat", "compare flat", "0.9.4", "sqlite")
+LATENCY_RATIOS = (
+    ("compare", "eq pass"),
+    ("compare", "0.9.4"),
+    ("barrier", "flat"),
+    ("barrier", "sqlite"),
+    ("flat", "sqlite"),
+)
 LATENCY_COLUMNS = [
     "users",
-    "ours ms",
-    "ours p90",
+    "barrier µs",
+    "barrier p90 µs",
+    "compare ms",
+    "compare p90",
     "flat µs",
     "flat p90 µs",
+    "compare flat µs",
     "0.9.4 ms",
     "0.9.4 p90",
     "sqlite ms",
     "sqlite p90",
     "eq pass ms",
-    "ours/eq",
-    "ours/0.9.4",
-    "ours/sqlite",
-    "flat/sqlite",
+    *(f"{a}/{b.split()[0]}" for a, b in LATENCY_RATIOS),
     "runs",
 ]
-RUNS = ("ours", "flat", "0.9.4", "sqlite")
+OURS_RUNS: tuple[tuple[str, dict[str, Any]], ...] = (  # ours's columns: worker parameters
+    ("barrier", {"tracking": "barrier"}),
+    ("compare", {"tracking": "compare"}),
+    ("flat", {"mode": "flat", "tracking": "barrier"}),
+    ("compare flat", {"mode": "flat", "tracking": "compare"}),
+)
 
 
 def latency(cfg: Config) -> Section:
     section = Section(
         "latency",
-        "1. One transaction `data.users[k].age += 1` vs state size (JSON log; ms, flat µs)",
+        "1. One transaction `data.users[k].age += 1` vs state size (JSON log; ms, or µs)",
         LATENCY_COLUMNS,
     )
     sizes = [1_000, 10_000] if cfg.quick else [1_000, 10_000, 100_000, 1_000_000]
@@ -92,28 +106,47 @@ def latency(cfg: Config) -> Section:
     last_wall: dict[str, float] = {}
     for size in sizes:
         row: Row = {"users": size}
-        for impl in cfg.impls:
-            row |= kanta_latency(cfg, section, impl, size, timing, last_wall)
-            if impl is OURS:
-                row |= flat_latency(cfg, section, size, timing)
+        for name, params in OURS_RUNS:
+            row |= latency_run(cfg, section, OURS, name, size, timing | params)[0]
+        if cfg.old is not None:
+            row |= old_latency(cfg, section, cfg.old, size, timing, last_wall)
         row |= baseline_latency(cfg, section, size, timing)
         section.rows.append(latency_ratios(row))
     section.notes += [
-        "ours: a default transaction (compares the whole state); flat: ours with "
-        "`touches=[('users', k)]` (compares that user only), in microseconds",
+        "barrier: ours's default transaction (tracking='barrier', the default: the commit "
+        "compares what the block wrote), in microseconds; compare: the same with "
+        "tracking='compare' (the whole state compared, 0.9.x's way), in ms; flat: the "
+        "barrier with `touches=[('users', k)]`, in microseconds (compare flat: the same "
+        "with tracking='compare', median only)",
         "median and 90th percentile of the transaction block alone; a flush (untimed) "
-        "follows each transaction; runs = timed transactions (ours/flat/0.9.4/sqlite)",
+        "follows each transaction; runs = timed transactions (" + "/".join(RUNS) + ")",
         "sqlite: stdlib sqlite3, WAL mode, synchronous=NORMAL (commits are not fsynced), "
         "one row per user, BEGIN; UPDATE ... SET age = age + 1 WHERE id = ?; COMMIT",
         "eq pass: `data == copy` of the same state (copy decoded from its MessagePack "
-        "encoding), the cost of one C-level pass over it; ratios: ours (or flat) time / "
-        "other time",
+        "encoding), the cost of one C-level pass over it; ratios: time / other time",
     ]
     section.checks += latency_checks(section.rows)
     return section
 
 
-def kanta_latency(
+def latency_run(
+    cfg: Config, section: Section, impl: Impl, name: str, size: int, params: dict[str, Any]
+) -> tuple[Row, float]:
+    """One column's figures at one size, and the worker's wall time."""
+    path = cfg.path("latency.kantadb")
+    result, wall = attempt(cfg, section, impl, "latency", path=path, size=size, **params)
+    retry_note(section, impl, result, f"{size:,} users")
+    skip_note(section, result)
+    factor = 1e3 if name in MICRO else 1.0
+    median, p90 = latency_columns(name)
+    return {
+        median: scaled(result.get("median_ms"), factor),
+        p90: scaled(result.get("p90_ms"), factor),
+        f"{name} runs": result.get("runs", "-"),
+    }, wall
+
+
+def old_latency(
     cfg: Config,
     section: Section,
     impl: Impl,
@@ -121,47 +154,45 @@ def kanta_latency(
     timing: dict[str, Any],
     last_wall: dict[str, float],
 ) -> Row:
-    """One kanta's figures at one size; 0.9.4 is skipped when projected too slow."""
-    skip = projection(cfg, last_wall.get(impl.name), 10) if impl is not OURS else None
+    """kanta 0.9.4 at one size (it has no tracking=), skipped when projected too slow."""
+    skip = projection(cfg, last_wall.get(impl.name), 10)
     if skip:
         section.notes.append(f"{impl.name} at {size:,} users skipped: {skip}")
         return {}
-    path = cfg.path("latency.kantadb")
-    result, last_wall[impl.name] = attempt(
-        cfg, section, impl, "latency", path=path, size=size, **timing
-    )
-    retry_note(section, impl, result, f"{size:,} users")
-    return {
-        f"{impl.name} ms": result.get("median_ms"),
-        f"{impl.name} p90": result.get("p90_ms"),
-        f"{impl.name} runs": result.get("runs", "-"),
-    }
+    found, last_wall[impl.name] = latency_run(cfg, section, impl, impl.name, size, timing)
+    return found
 
 
-def flat_latency(cfg: Config, section: Section, size: int, timing: dict[str, Any]) -> Row:
-    """Ours with flat transactions (`touches=`) at one size, in microseconds."""
-    path = cfg.path("latency.kantadb")
-    result, _ = attempt(cfg, section, OURS, "latency", path=path, size=size, mode="flat", **timing)
-    skip_note(section, result)
-    return {
-        "flat µs": micro(result.get("median_ms")),
-        "flat p90 µs": micro(result.get("p90_ms")),
-        "flat runs": result.get("runs", "-"),
-    }
+def latency_columns(name: str) -> tuple[str, str]:
+    """The median and p90 columns of a run: in µs for the cheap ones, else in ms."""
+    return (f"{name} µs", f"{name} p90 µs") if name in MICRO else (f"{name} ms", f"{name} p90")
 
 
-def micro(ms: float | None) -> float | None:
-    return None if ms is None else ms * 1e3
+def scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def in_ms(row: Row, name: str) -> float | None:
+    value = row.get(latency_columns(name)[0])
+    return scaled(value, 1e-3) if name in MICRO else value
 
 
 def latency_ratios(row: Row) -> Row:
     """Fold the run counts into one column; add the ratios (time / other time)."""
     row["runs"] = "/".join(str(row.pop(f"{name} runs", "-")) for name in RUNS)
-    for other in ("eq pass", "0.9.4", "sqlite"):
-        row[f"ours/{other.split()[0]}"] = ratio(row.get("ours ms"), row.get(f"{other} ms"))
-    flat = row.get("flat µs")
-    row["flat/sqlite"] = ratio(None if flat is None else flat / 1e3, row.get("sqlite ms"))
+    for a, b in LATENCY_RATIOS:
+        row[f"{a}/{b.split()[0]}"] = ratio(in_ms(row, a), in_ms(row, b))
     return row
+
+
+def versus(row: Row, name: str = "barrier") -> str:
+    """` (0.9 x flat, 2.1 x SQLite)`: `name`'s ratios printed with a target's figure."""
+    shares = ((row.get(f"{name}/{other}"), label) for other, label in BARRIER_VERSUS)
+    found = [f"{fixed(share)} x {label}" for share, label in shares if share is not None]
+    return f" ({', '.join(found)})" if found else ""
+
+
+BARRIER_VERSUS = (("flat", "flat"), ("sqlite", "SQLite"))
 
 
 def baseline_latency(cfg: Config, section: Section, size: int, timing: dict[str, Any]) -> Row:
@@ -186,16 +217,18 @@ def at_least(floor: float) -> Callable[[float], bool]:
 
 def latency_checks(rows: list[Row]) -> list[Check]:
     by_size = {row["users"]: row for row in rows}
-    checks = [
+    million = by_size.get(1_000_000, {})
+    target = "default (barrier) transaction at 1,000,000 users <= 50 µs"
+    checks = [check(target, million.get("barrier µs"), "µs" + versus(million), at_most(50))]
+    checks += [
         check(
-            f"default transaction at {size:,} users <= {limit:g} ms",
-            by_size.get(size, {}).get("ours ms"),
+            f"compare-mode default transaction at {size:,} users <= {limit:g} ms",
+            by_size.get(size, {}).get("compare ms"),
             "ms",
             at_most(limit),
         )
         for size, limit in ((100_000, 15.0), (1_000_000, 250.0))
     ]
-    million = by_size.get(1_000_000, {})
     target = "flat transaction at 1,000,000 users <= 50 µs"
     checks.append(check(target, million.get("flat µs"), "µs", at_most(50)))
     target = "flat transaction at 1,000,000 users within 2x of SQLite"
@@ -207,15 +240,13 @@ def latency_checks(rows: list[Row]) -> list[Check]:
 # -- 2. throughput --------------------------------------------------------------------------
 
 
+THROUGHPUT_RATIOS = ("barrier/flat", "barrier/sqlite", "compare/0.9.4", "flat/sqlite")
 THROUGHPUT_COLUMNS = [
     "transactions",
-    "ours tx/s",
-    "flat tx/s",
+    *(f"{name} tx/s" for name, _ in OURS_RUNS),
     "0.9.4 tx/s",
     "sqlite tx/s",
-    "ours/0.9.4",
-    "ours/sqlite",
-    "flat/sqlite",
+    *THROUGHPUT_RATIOS,
 ]
 
 
@@ -228,29 +259,25 @@ def throughput(cfg: Config) -> Section:
     last_wall: dict[str, float] = {}
     for count in [1_000] if cfg.quick else [1_000, 10_000]:
         row: Row = {"transactions": count}
-        for impl in cfg.impls:
-            row |= kanta_throughput(cfg, section, impl, count, last_wall)
-        flat, _ = attempt(
-            cfg,
-            section,
-            OURS,
-            "throughput",
-            path=cfg.path("tput.kantadb"),
-            count=count,
-            mode="flat",
-        )
-        skip_note(section, flat)
-        row["flat tx/s"] = flat.get("tx_per_s")
+        path = cfg.path("tput.kantadb")
+        for name, params in OURS_RUNS:
+            found, _ = attempt(cfg, section, OURS, "throughput", path=path, count=count, **params)
+            skip_note(section, found)
+            row[f"{name} tx/s"] = found.get("tx_per_s")
+        if cfg.old is not None:
+            row |= old_throughput(cfg, section, cfg.old, count, last_wall)
         sqlite, _ = attempt(
             cfg, section, OURS, "sqlite_throughput", path=cfg.path("tput.sqlite"), count=count
         )
         row["sqlite tx/s"] = sqlite.get("tx_per_s")
-        row["ours/0.9.4"] = ratio(row.get("ours tx/s"), row.get("0.9.4 tx/s"))
-        row["ours/sqlite"] = ratio(row.get("ours tx/s"), row.get("sqlite tx/s"))
-        row["flat/sqlite"] = ratio(row.get("flat tx/s"), row.get("sqlite tx/s"))
+        for column in THROUGHPUT_RATIOS:
+            a, b = column.split("/")
+            row[column] = ratio(row.get(f"{a} tx/s"), row.get(f"{b} tx/s"))
         section.rows.append(row)
     section.notes += [
-        "ours: default transactions; flat: ours with `touches=[('users', k)]`",
+        "barrier: ours's default transactions (tracking='barrier', the default); compare: "
+        "tracking='compare'; flat: the barrier with `touches=[('users', k)]`; compare "
+        "flat: the same with tracking='compare'",
         "tx/s over the N transactions plus the final `await db.flush()` (sqlite: one "
         "INSERT per BEGIN/COMMIT, same settings as above); ratios: tx/s / other tx/s",
     ]
@@ -258,12 +285,12 @@ def throughput(cfg: Config) -> Section:
     return section
 
 
-def kanta_throughput(
+def old_throughput(
     cfg: Config, section: Section, impl: Impl, count: int, last_wall: dict[str, float]
 ) -> Row:
-    """One kanta's default-mode rate; 0.9.4 is skipped when projected too slow."""
+    """kanta 0.9.4's rate; skipped when projected too slow."""
     # Each insert costs more as the state grows: project quadratically.
-    skip = projection(cfg, last_wall.get(impl.name), 100) if impl is not OURS else None
+    skip = projection(cfg, last_wall.get(impl.name), 100)
     if skip:
         section.notes.append(f"{impl.name} with {count:,} transactions skipped: {skip}")
         return {}
@@ -275,11 +302,13 @@ def kanta_throughput(
 
 
 def throughput_checks(last: Row) -> list[Check]:
-    where = f"tx/s at N={last['transactions']:,}"
-    return [
-        check(f">= {floor:,} tx/s ({mode} mode)", last.get(column), where, at_least(floor))
-        for column, mode, floor in (("ours tx/s", "default", 20_000), ("flat tx/s", "flat", 50_000))
-    ]
+    count = last["transactions"]
+    where = f"tx/s at N={count:,}"
+    target = ">= 20,000 single-insert tx/s at N=10,000 (default, barrier)"
+    value = last.get("barrier tx/s")
+    barrier = check(target, value, where + versus(last), at_least(20_000), count == 10_000)
+    flat = check(">= 50,000 tx/s (flat mode)", last.get("flat tx/s"), where, at_least(50_000))
+    return [barrier, flat]
 
 
 # -- 3. durability --------------------------------------------------------------------------
@@ -316,9 +345,9 @@ def durability(cfg: Config) -> Section:
         row["fsync/none"] = ratio(row.get("fsync tx/s"), row.get("none tx/s"))
         section.rows.append(row)
     section.notes.append(
-        f"ours only, 1,000 users, `data.users[k].age += 1`; {seconds:g} s per point after a "
-        "warm-up; a transaction counts once its flush returned; `interval` (fsync on the "
-        "background flush only) for reference"
+        f"ours only (default tracking, the barrier), 1,000 users, `data.users[k].age += 1`; "
+        f"{seconds:g} s per point after a warm-up; a transaction counts once its flush "
+        "returned; `interval` (fsync on the background flush only) for reference"
     )
     share = section.rows[-1].get("fsync/none")
     section.checks.append(check(GROUP_COMMIT, share, "", lambda share: share >= 0.25))

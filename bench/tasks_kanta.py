@@ -55,11 +55,17 @@ async def insert(db: Db, user_key: str, user: User, mode: str = "default") -> No
 
 
 async def latency(
-    path: str, size: int, budget: float, low: int, high: int, mode: str = "default"
+    path: str,
+    size: int,
+    budget: float,
+    low: int,
+    high: int,
+    mode: str = "default",
+    tracking: str | None = None,
 ) -> dict[str, Any]:
-    if skipped := unsupported(mode):
+    if skipped := unsupported(mode, tracking):
         return {"skipped": skipped}
-    db = fresh_database(path, build_state(size))
+    db = fresh_database(path, build_state(size), tracking=tracking)
     with stopwatch() as created:
         await db.open()
     await flush(db)
@@ -75,10 +81,12 @@ async def latency(
 # -- 2. throughput --------------------------------------------------------------------------
 
 
-async def throughput(path: str, count: int, mode: str = "default") -> dict[str, Any]:
-    if skipped := unsupported(mode):
+async def throughput(
+    path: str, count: int, mode: str = "default", tracking: str | None = None
+) -> dict[str, Any]:
+    if skipped := unsupported(mode, tracking):
         return {"skipped": skipped}
-    db = fresh_database(path, Data())
+    db = fresh_database(path, Data(), tracking=tracking)
     await db.open()
     for i in range(100):  # warm-up, under other keys
         await insert(db, f"warm{i}", make_user(i), mode)
@@ -171,13 +179,17 @@ async def make_snapshot_db(path: str, size: int) -> dict[str, Any]:
     return {"bytes": Path(path).stat().st_size}
 
 
-async def open_time(path: str, fmt: str, repeats: int) -> dict[str, Any]:
+async def open_time(
+    path: str, fmt: str, repeats: int, tracking: str | None = None
+) -> dict[str, Any]:
     """Open (writable, as an application does) fresh copies of the file; times `open()`."""
+    if skipped := unsupported("default", tracking):
+        return {"skipped": skipped}
     timings, rev, users = [], 0, 0
     for _ in range(repeats):
         copy = Path(path).with_name("open-copy.kantadb")
         shutil.copyfile(path, copy)
-        db = database(copy, Data(), fmt)
+        db = database(copy, Data(), fmt, tracking)
         with stopwatch() as elapsed:
             await db.open()
         timings.append(elapsed[0])
@@ -188,9 +200,11 @@ async def open_time(path: str, fmt: str, repeats: int) -> dict[str, Any]:
     return {**summary_ms(timings), "rev": rev, "users": users}
 
 
-async def bulk_insert(path: str, size: int) -> dict[str, Any]:
+async def bulk_insert(path: str, size: int, tracking: str | None = None) -> dict[str, Any]:
     """One transaction `data.users.update(...)` of `size` prebuilt users, then a flush."""
-    db = fresh_database(path, Data())
+    if skipped := unsupported("default", tracking):
+        return {"skipped": skipped}
+    db = fresh_database(path, Data(), tracking=tracking)
     await db.open()
     await insert(db, "warm", make_user(0))
     await flush(db)
@@ -207,15 +221,19 @@ async def bulk_insert(path: str, size: int) -> dict[str, Any]:
 # -- 5. memory ------------------------------------------------------------------------------
 
 
-async def memory(path: str, size: int, source: str | None) -> dict[str, Any]:
+async def memory(
+    path: str, size: int, source: str | None, tracking: str | None = None
+) -> dict[str, Any]:
     """Peak RSS growth of a database kept open through transactions, a flush and a
     snapshot: opened from a copy of `source`, or created from a freshly built state."""
+    if skipped := unsupported("default", tracking):
+        return {"skipped": skipped}
     baseline = rss_now_kib()
     if source is not None:
         shutil.copyfile(source, path)
-        db = database(Path(path), Data())
+        db = database(Path(path), Data(), tracking=tracking)
     else:
-        db = fresh_database(path, build_state(size))
+        db = fresh_database(path, build_state(size), tracking=tracking)
     await db.open()
     for user_key in random_keys(size, 20):
         await increment(db, user_key)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import RESULT_PREFIX, tasks_baseline, tasks_kanta, workload
+from bench import RESULT_PREFIX, tasks_baseline, tasks_kanta, tasks_reads, workload
 
 TASKS: dict[str, Callable[..., Any]] = {
     "describe": workload.describe,
@@ -27,6 +27,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "bulk_insert": tasks_kanta.bulk_insert,
     "memory": tasks_kanta.memory,
     "stalls": tasks_kanta.stalls,
+    "reads": tasks_reads.reads,
     "sqlite_latency": tasks_baseline.sqlite_latency,
     "sqlite_throughput": tasks_baseline.sqlite_throughput,
     "equality": tasks_baseline.equality,

@@ -128,6 +128,11 @@ def supports_durability() -> bool:
     return "durability" in inspect.signature(Kanta).parameters
 
 
+def supports_tracking() -> bool:
+    """`Kanta(..., tracking=...)`: this kanta has it, kanta 0.9.4 does not."""
+    return "tracking" in inspect.signature(Kanta).parameters
+
+
 def supports_touches() -> bool:
     """Flat transactions (`touches=`): this kanta has them, kanta 0.9.4 does not."""
     return "touches" in inspect.signature(Kanta.transaction).parameters
@@ -144,10 +149,12 @@ def transaction(db: Kanta[Any], action: str, mode: str, user_key: str) -> Any:
     return db.transaction(action, user="bench")
 
 
-def unsupported(mode: str) -> str | None:
-    """Why this kanta cannot run `mode`, if it cannot."""
+def unsupported(mode: str, tracking: str | None = None) -> str | None:
+    """Why this kanta cannot run `mode` (with `tracking`, if named), if it cannot."""
     if mode == "flat" and not supports_touches():
         return "this kanta has no flat transactions (no touches= argument)"
+    if tracking is not None and not supports_tracking():
+        return "this kanta has no tracking= argument"
     return None
 
 
@@ -160,7 +167,14 @@ def serializer(fmt: str) -> Any:
     return found()
 
 
-def database(path: Path, data: Any, fmt: str = "json", **options: Any) -> Kanta[Any]:
+def database(
+    path: Path, data: Any, fmt: str = "json", tracking: str | None = None, **options: Any
+) -> Kanta[Any]:
+    """`Kanta(path, data, ...)`; `tracking=` is passed only when named, so only to ours."""
+    if tracking is not None:
+        if not supports_tracking():
+            raise TypeError("this kanta has no tracking= argument")
+        options["tracking"] = tracking
     return Kanta(path, data, serializer=serializer(fmt), **options)
 
 

@@ -290,7 +290,8 @@ async def test_an_object_taken_out_of_the_state_is_free(tmp_path: Path) -> None:
         _txn(db, lambda s: s.users.pop("a"))
         ann.name = "anything"  # no longer in the state: allowed, changes nothing
         ann.roles.append("x")
-        assert owner_of(ann) is None and "a" not in db.data.users
+        assert owner_of(ann) is None and owner_of(ann.roles) is None
+        assert "a" not in db.data.users
         stranger = User("s")
         stranger.name = "t"  # an instance of a hooked class outside any state
 

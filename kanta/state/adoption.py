@@ -67,7 +67,7 @@ def _write(cls: Any, *, fused: bool) -> Walker:
                 "        tracked = tracked_list(item)",
                 "        converted[id(item)] = (item, tracked)",
                 f"        set_field(value, {name!r}, tracked)",
-                f"        registry[id(tracked)] = (tracked, barrier, value, {name!r})",
+                f"        tracked._at = (None, barrier, value, {name!r})",
                 "    else:",
                 f"        enter(item, value, {name!r}, None)",
             ]
@@ -78,7 +78,7 @@ def _write(cls: Any, *, fused: bool) -> Walker:
             "    elif kind is list and atomic.issuperset(map(type, item)):",
             "        tracked = tracked_list(item)",
             f"        set_field(value, {name!r}, tracked)",
-            f"        registry[id(tracked)] = (tracked, barrier, value, {name!r})",
+            f"        tracked._at = (None, barrier, value, {name!r})",
             # the decoded list goes to the copy, a tracked copy of it to the state
             f"        set_field(result, {name!r}, item)",
             "    else:",
@@ -113,14 +113,14 @@ def adopt_decoded(state: Any, root: Any) -> Any:
         if kind == LIST:
             tracked = TrackedList(value)
             place(parent, key, index, tracked)
-            registry[id(tracked)] = (tracked, barrier, parent, key)
+            tracked._at = (None, barrier, parent, key)
             if ATOMIC.issuperset(map(type, value)):
                 return value
             return [fused(item, tracked, None, i) for i, item in enumerate(value)]
         if kind == SET:
             tracked_set = TrackedSet(value)
             place(parent, key, index, tracked_set)
-            registry[id(tracked_set)] = (tracked_set, barrier, parent, key)
+            tracked_set._at = (None, barrier, parent, key)
             for item in value:
                 state.enter(item, tracked_set, None, None)  # hashable: opaque at most
             return value
@@ -132,7 +132,7 @@ def adopt_decoded(state: Any, root: Any) -> Any:
     def _fuse_dict(value: Any, parent: Any, key: Any, index: int | None) -> Any:
         tracked = TrackedDict(value)
         place(parent, key, index, tracked)
-        registry[id(tracked)] = (tracked, barrier, parent, key)
+        tracked._at = (None, barrier, parent, key)
         types = set(map(type, value.values()))
         if ATOMIC.issuperset(types):
             return value

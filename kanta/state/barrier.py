@@ -26,7 +26,7 @@ from .adoption import adopt_decoded
 from .gcpause import gc_paused
 from .kinds import DICT, SKIP, category, keyed, kind_of_type
 from .registry import StateMap
-from .tracked import MISSING, registry
+from .tracked import MISSING, entry_of
 from .tracker import Tracker, Tree, reorder
 from .writediff import DeletedField, Ordering, Trie, add_path, diff_along, level_at
 
@@ -324,5 +324,5 @@ class Barrier:
 
 def owner_of(value: Any) -> Barrier | None:
     """The barrier whose state holds `value`, if any (for tests and diagnostics)."""
-    entry = registry.get(id(value))
-    return None if entry is None or entry[0] is not value else entry[1]
+    entry = entry_of(value)
+    return None if entry is None else entry[1]

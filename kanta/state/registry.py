@@ -1,17 +1,19 @@
-"""The write barrier's map of a live state: which objects are in it, and where each one sits.
+"""The write barrier's map of a live state: which objects are in it, and where each sits.
 
-Every container of the state (Struct, dict, list, set) and every value the barrier cannot
-watch (a `bytearray`, a dataclass: "opaque", compared at each commit) has an entry in the
-process-wide registry (`kanta.state.tracked.registry`), keyed by `id`: a tuple
-`(object, barrier, parent, key)`, or `(object, barrier, MANY, [(parent, key), ...])` for
-an object reachable at several paths. The entry holds the object, so that its id cannot
-be reused by a stranger while it is registered. A dict key or Struct field extends a
-path; an item of a list or set, or a field of an `array_like` Struct, sits at its
-container's own path (such containers are compared whole). Tuples keep the entries cheap:
-a large state holds one per container.
+Every container of the state and every value the barrier cannot watch (a `bytearray`, a
+dataclass: "opaque", compared at each commit) has an entry: a tuple `(object, barrier,
+parent, key)`, or `(object, barrier, MANY, [(parent, key), ...])` for an object
+reachable at several paths. A Struct's or an opaque value's entry is in the process-wide
+registry (`kanta.state.tracked.registry`), keyed by `id`, and holds the object, so that
+its id cannot be reused by a stranger while it is registered; a tracked dict, list or
+set keeps its entry in its own slot (`_at`, with None for the object), which is cheaper.
+A dict key or Struct field extends a path; an item of a list or set, or a field of an
+`array_like` Struct, sits at its container's own path (such containers are compared
+whole). Tuples keep the entries cheap: a large state holds one per container.
 
-Adopting a value registers it and converts the plain dicts, lists and sets in it to their
-tracked subclasses in place (`kanta.state.adoption` does it per Struct class, fast).
+Adopting a value registers it and converts the plain dicts, lists and sets in it to
+their tracked subclasses in place (`kanta.state.adoption` does it per Struct class,
+fast).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .kinds import (
     kind_of_type,
     place,
 )
-from .tracked import MISSING, TRACKED_OF, registry
+from .tracked import MISSING, TRACKED_OF, drop_entry, entry_of, registry, set_entry
 
 MANY: Any = object()  # an entry's parent slot when the object sits at several places
 Entry = tuple[Any, Any, Any, Any]
@@ -89,7 +91,7 @@ class StateMap:
         kind = kind_of_type(t)
         if kind == SKIP or (kind == TUPLE and category(value) == SKIP):
             return
-        entry = registry.get(id(value))
+        entry = entry_of(value)
         if entry is not None:
             self.add_location(value, entry, parent, key)
             return
@@ -104,11 +106,14 @@ class StateMap:
             kind = OPAQUE
         if t in TRACKED_OF:
             value = self._convert(value, parent, key, index)
-            entry = registry.get(id(value))
+            entry = entry_of(value)
             if entry is not None:  # a plain container met twice: one tracked copy for both
                 self.add_location(value, entry, parent, key)
                 return
-        registry[id(value)] = (value, self.barrier, parent, key)
+        if kind == OPAQUE:
+            registry[id(value)] = (value, self.barrier, parent, key)
+        else:
+            value._at = (None, self.barrier, parent, key)  # the entry, kept by the container
         if kind == OPAQUE:
             self.opaque[id(value)] = value
         elif kind == LIST:
@@ -130,7 +135,8 @@ class StateMap:
         if entry[2] is MANY:
             entry[3].append((parent, key))
         else:
-            registry[id(value)] = (value, self.barrier, MANY, [(entry[2], entry[3]), (parent, key)])
+            where = [(entry[2], entry[3]), (parent, key)]
+            set_entry(value, (entry[0], self.barrier, MANY, where))
 
     def _convert(self, plain: Any, parent: Any, key: Any, index: int | None) -> Any:
         """Put a tracked copy of a plain dict, list or set where `plain` sits."""
@@ -165,8 +171,8 @@ class StateMap:
         """`value` no longer sits at `parent[key]`; unregistered once it sits nowhere."""
         if category(value) == SKIP:
             return
-        entry = registry.get(id(value))
-        if entry is None or entry[1] is not self.barrier or entry[0] is not value:
+        entry = entry_of(value)
+        if entry is None or entry[1] is not self.barrier:
             return
         if entry[2] is MANY:
             where = entry[3]
@@ -177,11 +183,11 @@ class StateMap:
             if len(where) > 1:
                 return
             if where:
-                registry[id(value)] = (value, self.barrier, *where[0])
+                set_entry(value, (entry[0], self.barrier, *where[0]))
                 return
         elif not (entry[2] is parent and _same_key(entry[3], key)):
             return
-        del registry[id(value)]
+        drop_entry(value)
         self.opaque.pop(id(value), None)
         self.misordered.discard(id(value))
         for child_key, item in children(value):
@@ -189,6 +195,17 @@ class StateMap:
 
     def release(self) -> None:
         """Unregister the whole state (the next adoption starts afresh)."""
+        if self.root is not None:  # containers keep their entries: walk to them
+            stack = [self.root]
+            while stack:
+                value = stack.pop()
+                if category(value) == SKIP:
+                    continue
+                entry = entry_of(value)
+                if entry is None or entry[1] is not self.barrier:
+                    continue
+                drop_entry(value)
+                stack.extend(item for _, item in children(value))
         mine = [ident for ident, entry in registry.items() if entry[1] is self.barrier]
         for ident in mine:
             del registry[ident]
@@ -210,8 +227,8 @@ class StateMap:
         found = memo.get(id(obj))
         if found is not None:
             return found
-        entry = registry.get(id(obj))
-        if entry is None or entry[0] is not obj:
+        entry = entry_of(obj)
+        if entry is None:
             return []
         memo[id(obj)] = []  # a cycle leads nowhere new
         paths: list[tuple[Any, ...]] = []

@@ -1,10 +1,10 @@
 """The dicts, lists and sets of a state under the write barrier: each write reports itself.
 
-Subclasses of the built-in types with no storage of their own (`__slots__ = ()`): what
-owns them, and where, is in the barrier's registry (`kanta.state.registry`), looked up by
-`id` on each write. A container the registry does not know (a copy, one taken out of the
-state) behaves as the built-in type. Every mutating method tells its barrier before it
-changes anything, so that a write outside a transaction is refused at the guilty line.
+Subclasses of the built-in types with one slot, `_at`: the entry that says what owns
+them and where (`kanta.state.registry`), read on each write. A container with no entry
+(a copy, one taken out of the state) behaves as the built-in type. Every mutating method
+tells its barrier before it changes anything, so that a write outside a transaction is
+refused at the guilty line.
 
 They encode, compare and print as the built-in types, and copy and pickle as them: a
 copy of one is a plain `dict`/`list`/`set`, never a way to drag the whole state along.
@@ -16,21 +16,28 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-# id(object) -> its entry (object, barrier, parent, key): see `kanta.state.registry`.
+# id(object) -> its entry (object, barrier, parent, key) for the Structs and opaque values
+# of open states; a tracked container keeps its entry in its own `_at` slot instead.
 registry: dict[int, Any] = {}
 MISSING: Any = object()
 
 
 def _keyed(container: Any, key: Any) -> None:
     """Report a write to one key of a registered dict (about to change)."""
-    entry = registry.get(id(container))
+    try:
+        entry = container._at
+    except AttributeError:  # made outside kanta: never registered
+        return
     if entry is not None:
         entry[1].write_key(container, key)
 
 
 def _whole(container: Any) -> None:
     """Report a write to a registered list or set (about to change)."""
-    entry = registry.get(id(container))
+    try:
+        entry = container._at
+    except AttributeError:
+        return
     if entry is not None:
         entry[1].write_whole(container)
 
@@ -38,7 +45,8 @@ def _whole(container: Any) -> None:
 class TrackedDict(dict[Any, Any]):
     """A state's dict: a `dict` whose writes the barrier sees."""
 
-    __slots__ = ()
+    __slots__ = ("_at",)  # its registry entry, or None: see `kanta.state.registry`
+    _at: Any
 
     def __setitem__(self, key: Any, value: Any) -> None:
         _keyed(self, key)
@@ -76,7 +84,7 @@ class TrackedDict(dict[Any, Any]):
     def update(self, *args: Any, **kwargs: Any) -> None:
         """Set the entries of a mapping or of (key, value) pairs, then of keywords."""
         entries = dict(*args, **kwargs)  # read once: an iterator cannot be walked twice
-        entry = registry.get(id(self))
+        entry = getattr(self, "_at", None)
         if entry is not None:
             entry[1].write_keys(self, entries)
         dict.update(self, entries)
@@ -115,7 +123,8 @@ def _reporting(base: type, name: str) -> Any:
 class TrackedList(list[Any]):
     """A state's list: a `list` whose writes the barrier sees."""
 
-    __slots__ = ()
+    __slots__ = ("_at",)  # its registry entry, or None: see `kanta.state.registry`
+    _at: Any
 
     __setitem__ = _reporting(list, "__setitem__")
     __delitem__ = _reporting(list, "__delitem__")
@@ -151,7 +160,8 @@ class TrackedList(list[Any]):
 class TrackedSet(set[Any]):
     """A state's set: a `set` whose writes the barrier sees."""
 
-    __slots__ = ()
+    __slots__ = ("_at",)  # its registry entry, or None: see `kanta.state.registry`
+    _at: Any
 
     add = _reporting(set, "add")
     discard = _reporting(set, "discard")
@@ -184,6 +194,29 @@ class TrackedSet(set[Any]):
 # A tracked type -> the built-in type it stands for (as the state's encoding sees it).
 BUILTIN_OF: dict[type, type] = {TrackedDict: dict, TrackedList: list, TrackedSet: set}
 TRACKED_OF: dict[type, type] = {dict: TrackedDict, list: TrackedList, set: TrackedSet}
+
+
+def entry_of(value: Any) -> Any:
+    """The registry entry of a value of some open state, or None."""
+    if type(value) in BUILTIN_OF:
+        return getattr(value, "_at", None)
+    return registry.get(id(value))
+
+
+def set_entry(value: Any, entry: Any) -> None:
+    """Give `value` its entry (a container keeps it, for anything else the registry)."""
+    if type(value) in BUILTIN_OF:
+        value._at = entry
+    else:
+        registry[id(value)] = entry
+
+
+def drop_entry(value: Any) -> None:
+    """`value` is no longer in any state."""
+    if type(value) in BUILTIN_OF:
+        value._at = None
+    else:
+        del registry[id(value)]
 
 
 def builtin_type(value: Any) -> type:

@@ -17,7 +17,7 @@ from itertools import islice
 from typing import Any
 
 from .clone import DICT, LEAF, kind_of
-from .tracked import TrackedDict, registry
+from .tracked import TrackedDict, entry_of
 from .tracker import DELETE, MISSING, REORDER, SET, Tree, diff_entry, new_entry
 
 Trie = dict[Any, Any]  # key -> Trie, or None for the whole entry
@@ -93,8 +93,7 @@ def _diff_dict(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree |
         _diff_key(tree, trie[key], key, live.get(key, MISSING), shadow.get(key, MISSING), ordering)
     if bulk:  # keys new to the shadow, all at the end: a bulk insert, in C
         tree.update(dict.fromkeys(ends, SET))
-    entry = registry.get(id(live))
-    if entry is not None and entry[0] is live:
+    if entry_of(live) is not None:
         if tree and (moved or id(live) in ordering.misordered):
             tree[REORDER] = True  # as a full comparison, which finds the keys unaligned
             ordering.realigned.append(live)
