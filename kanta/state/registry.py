@@ -39,6 +39,7 @@ from .kinds import (
 )
 from .tracked import MISSING, TRACKED_OF, drop_entry, entry_of, registry, set_entry
 
+PATHS_KEPT = 4096  # paths remembered between commits, at most
 MANY: Any = object()  # an entry's parent slot when the object sits at several places
 Entry = tuple[Any, Any, Any, Any]
 
@@ -76,6 +77,9 @@ class StateMap:
         # id of a plain container converted during one adoption -> (it, its tracked copy).
         self._converted: dict[int, tuple[Any, Any]] = {}
         self._walkers: dict[type, Any] = {}  # Struct class -> its adopter, once hooked
+        # id -> paths, for objects whose paths were asked: a new object changes no one
+        # else's paths, so only a location added or dropped clears it.
+        self._paths: dict[int, list[tuple[Any, ...]]] = {}
 
     # -- adopting -----------------------------------------------------------------------
 
@@ -132,6 +136,7 @@ class StateMap:
         """One more place for a registered object (an alias)."""
         if entry[1] is not self.barrier:
             raise self._foreign(value)
+        self._paths.clear()
         if entry[2] is MANY:
             entry[3].append((parent, key))
         else:
@@ -174,6 +179,7 @@ class StateMap:
         entry = entry_of(value)
         if entry is None or entry[1] is not self.barrier:
             return
+        self._paths.clear()
         if entry[2] is MANY:
             where = entry[3]
             for position, (at, at_key) in enumerate(where):
@@ -209,6 +215,7 @@ class StateMap:
         mine = [ident for ident, entry in registry.items() if entry[1] is self.barrier]
         for ident in mine:
             del registry[ident]
+        self._paths.clear()
         self.opaque.clear()
         self.misordered.clear()
 
@@ -224,6 +231,17 @@ class StateMap:
 
     def paths_of(self, obj: Any, memo: dict[int, list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
         """Every path from the root to a registered object (one per place it sits)."""
+        found = self._paths.get(id(obj))
+        if found is not None:
+            return found
+        paths = self._locate(obj, memo)
+        if paths:  # (an object not registered yet may be later)
+            if len(self._paths) > PATHS_KEPT:
+                self._paths.clear()
+            self._paths[id(obj)] = paths
+        return paths
+
+    def _locate(self, obj: Any, memo: dict[int, list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
         found = memo.get(id(obj))
         if found is not None:
             return found
@@ -236,9 +254,9 @@ class StateMap:
             if parent is None:
                 paths.append(())
             elif keyed(parent):
-                paths.extend((*path, key) for path in self.paths_of(parent, memo))
+                paths.extend((*path, key) for path in self._locate(parent, memo))
             else:
-                paths.extend(self.paths_of(parent, memo))
+                paths.extend(self._locate(parent, memo))
         if len(paths) > 1:
             paths = list(dict.fromkeys(paths))
         memo[id(obj)] = paths
