@@ -140,6 +140,8 @@ class Barrier:
         """The change tree along what was written (and `declared`), or None."""
         if self.compare_all or live is not self.map.root:
             return tracker.changes(live)
+        if not (self._log or self._whole or self.map.opaque or declared):
+            return None  # nothing written (a transaction's start, a no-op)
         trie: Trie = {}
         memo: dict[int, list[tuple[Any, ...]]] = {}
         paths_of = self.map.paths_of
