@@ -548,3 +548,15 @@ async def test_a_flat_transaction_records_what_its_block_wrote_declared_or_not(
         records.append(_records(path)[-1])
     barrier, compare = records
     assert b'"counter":7' in barrier and b'"counter"' not in compare
+
+
+async def test_a_plain_list_at_two_places_stays_one_list(tmp_path: Path) -> None:
+    def share(s: State) -> None:
+        s.users["a"] = User("a", roles=["r"])
+        s.users["b"] = User("b", roles=s.users["a"].roles)  # one list, two paths
+
+    def append(s: State) -> None:
+        s.users["b"].roles.append("x")  # seen at both paths, as the full comparison sees
+
+    records = await _same_records(tmp_path, lambda db: [_txn(db, share), _txn(db, append)])
+    assert b'"a":{"roles":["r","x"]}' in records[-1] and b'"b":{"roles":["r","x"]}' in records[-1]

@@ -14,7 +14,9 @@ copy of it to the live state.
 from __future__ import annotations
 
 import keyword
+import sys
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from msgspec.structs import force_setattr
@@ -24,31 +26,44 @@ from .kinds import DICT, LIST, SET, SKIP, STRUCT, TUPLE, kind_of_type, place
 from .tracked import TrackedDict, TrackedList, TrackedSet, registry
 
 Walker = Callable[..., Any]
-_adopters: dict[type, Walker] = {}
-_fusers: dict[type, Walker] = {}
+# `sys.getrefcount` of a list held only by one Struct field and a walker's local variable.
+ONLY_HERE = 3
+_adopters: dict[tuple[type, bool], Walker] = {}
+_fusers: dict[tuple[type, bool], Walker] = {}
 
 
-def adopter(cls: type) -> Walker:
-    """`adopt(value, parent, key, barrier, enter, converted)`: register a new `cls` instance."""
-    found = _adopters.get(cls)
+def adopter(cls: type, registered: bool = False) -> Walker:
+    """`adopt(value, parent, key, barrier, enter, converted)`: register a new `cls` instance.
+
+    With `registered`, the instance's own entry is already made (in bulk): only its
+    fields are walked.
+    """
+    found = _adopters.get((cls, registered))
     if found is None:
-        found = _adopters[cls] = _write(cls, fused=False)
+        found = _adopters[cls, registered] = _write(cls, fused=False, registered=registered)
     return found
 
 
-def fuser(cls: type) -> Walker:
+def fuser(cls: type, registered: bool = False) -> Walker:
     """`fuse(value, parent, key, barrier, fused)`: register a decoded instance, return its copy."""
-    found = _fusers.get(cls)
+    found = _fusers.get((cls, registered))
     if found is None:
-        found = _fusers[cls] = _write(cls, fused=True)
+        found = _fusers[cls, registered] = _write(cls, fused=True, registered=registered)
     return found
 
 
-def _write(cls: Any, *, fused: bool) -> Walker:
+def register_all(values: Any, barrier: Any, parent: Any, keys: Any) -> None:
+    """Entries for many objects at once, each at `parent[key]`, made in C."""
+    entries = zip(values, repeat(barrier), repeat(parent), keys)
+    registry.update(zip(map(id, values), entries, strict=True))
+
+
+def _write(cls: Any, *, fused: bool, registered: bool) -> Walker:
     """The walker of one Struct class, written out field by field."""
     last = "fused" if fused else "enter, converted"
     lines = [f"def walk(value, parent, key, barrier, {last}):"]
-    lines.append("    registry[id(value)] = (value, barrier, parent, key)")
+    if not registered:
+        lines.append("    registry[id(value)] = (value, barrier, parent, key)")
     if fused:
         lines.append("    result = value.__copy__()")
     for name in cls.__struct_fields__:
@@ -65,7 +80,10 @@ def _write(cls: Any, *, fused: bool) -> Walker:
                 "    elif (kind is list and id(item) not in converted",
                 "            and atomic.issuperset(map(type, item))):",
                 "        tracked = tracked_list(item)",
-                "        converted[id(item)] = (item, tracked)",
+                # Held by the field and `item` alone, it sits nowhere else: no need to
+                # remember it for a second place.
+                "        if refcount(item) > ONLY_HERE:",
+                "            converted[id(item)] = (item, tracked)",
                 f"        set_field(value, {name!r}, tracked)",
                 f"        tracked._at = (None, barrier, value, {name!r})",
                 "    else:",
@@ -86,6 +104,7 @@ def _write(cls: Any, *, fused: bool) -> Walker:
         ]
     lines.append("    return result" if fused else "    return None")
     scope: dict[str, Any] = {"atomic": ATOMIC, "set_field": force_setattr, "registry": registry}
+    scope |= {"refcount": sys.getrefcount, "ONLY_HERE": ONLY_HERE}
     scope["tracked_list"] = TrackedList
     exec("\n".join(lines), scope)  # the names are a Struct's field names: identifiers
     walk: Walker = scope["walk"]
@@ -140,8 +159,13 @@ def adopt_decoded(state: Any, root: Any) -> Any:
             (only,) = types
             if kind_of_type(only) == STRUCT:
                 hook(only)
-                walk = fuser(only)
-                return {k: walk(item, tracked, k, barrier, fused) for k, item in value.items()}
+                # Entries, then copies, each in one pass in C: a large state is mostly
+                # such a dict (decoded: no object in it sits twice).
+                values = value.values()
+                register_all(values, barrier, tracked, value)
+                walk = fuser(only, registered=True)
+                copies = map(walk, values, repeat(tracked), value, repeat(barrier), repeat(fused))
+                return dict(zip(value, copies, strict=True))
         return {k: fused(item, tracked, k, None) for k, item in value.items()}
 
     state.root = root

@@ -198,6 +198,16 @@ class Barrier:
         leaving: list[tuple[Any, Any, Any]] = []
         for container, olds in self._log.values():
             is_dict = kind_of_type(type(container)) == DICT
+            if is_dict and len(olds) > LARGE:  # a bulk insert, most likely
+                keys = [
+                    key for key, old in olds.items() if dict.get(container, key, MISSING) is not old
+                ]
+                present = [key for key in keys if key in container]
+                state.enter_many(container, present, [container[key] for key in present])
+                leaving.extend(
+                    (olds[key], container, key) for key in keys if olds[key] is not MISSING
+                )
+                continue
             for key, old in olds.items():
                 if is_dict:
                     new = dict.get(container, key, MISSING)

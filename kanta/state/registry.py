@@ -18,11 +18,13 @@ fast).
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import repeat
 from typing import Any
 
 from ..errors import DataIntegrityError
 from . import hooks
-from .adoption import adopter
+from .adoption import adopter, register_all
 from .clone import ATOMIC
 from .kinds import (
     DICT,
@@ -77,6 +79,7 @@ class StateMap:
         # id of a plain container converted during one adoption -> (it, its tracked copy).
         self._converted: dict[int, tuple[Any, Any]] = {}
         self._walkers: dict[type, Any] = {}  # Struct class -> its adopter, once hooked
+        self._walk_arguments = (repeat(barrier), repeat(self.enter), repeat(self._converted))
         # id -> paths, for objects whose paths were asked: a new object changes no one
         # else's paths, so only a location added or dropped clears it.
         self._paths: dict[int, list[tuple[Any, ...]]] = {}
@@ -131,6 +134,23 @@ class StateMap:
         else:
             for item in value:
                 self.enter(item, value, None, None)
+
+    def enter_many(self, container: Any, keys: list[Any], values: list[Any]) -> None:
+        """`values` now sit at `keys` of one dict: `enter` each, in bulk when they are new
+        instances of one Struct class, each in one place."""
+        types = set(map(type, values))
+        if len(types) == 1:
+            (t,) = types
+            ids = list(map(id, values))
+            fresh = registry.keys().isdisjoint(ids) and len(set(ids)) == len(ids)
+            if fresh and kind_of_type(t) == STRUCT:
+                self.hook(t)
+                register_all(values, self.barrier, container, keys)
+                walk = adopter(t, registered=True)
+                deque(map(walk, values, repeat(container), keys, *self._walk_arguments), maxlen=0)
+                return
+        for key, value in zip(keys, values, strict=True):
+            self.enter(value, container, key, None)
 
     def add_location(self, value: Any, entry: Entry, parent: Any, key: Any) -> None:
         """One more place for a registered object (an alias)."""
