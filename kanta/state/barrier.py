@@ -50,7 +50,8 @@ class Barrier:
         self._whole: dict[int, tuple[Any, Any]] = {}
         self._inserted: dict[int, set[Any]] = {}  # id(dict) -> keys written while absent
         self._writes = 0  # entries logged
-        self._ordering = Ordering(self._inserted, self.map.misordered)
+        self._no_ordering = Ordering(self._inserted, self.map.misordered)  # never changed
+        self._ordering = self._no_ordering
         self._broken = False
 
     @property
@@ -153,13 +154,18 @@ class Barrier:
                         return tracker.changes(live)
                     continue
                 level = level_at(trie, path)
-                if level is not None:
-                    level.update(dict.fromkeys(olds))  # each written entry, whole
-        wholes = [entry[0] for entry in self._whole.values()]
-        for container in wholes + list(self.map.opaque.values()):
-            for path in paths_of(container, memo):
-                if not add_path(trie, path):
-                    return tracker.changes(live)
+                if level is None:
+                    continue
+                if len(olds) == 1:
+                    level[next(iter(olds))] = None  # the written entry, whole
+                else:
+                    level.update(dict.fromkeys(olds))
+        if self._whole or self.map.opaque:
+            wholes = [entry[0] for entry in self._whole.values()]
+            for container in wholes + list(self.map.opaque.values()):
+                for path in paths_of(container, memo):
+                    if not add_path(trie, path):
+                        return tracker.changes(live)
         for path in declared or ():
             if not add_path(trie, path):
                 return tracker.changes(live)
@@ -215,16 +221,18 @@ class Barrier:
                     new = getattr(container, key, MISSING)
                 if new is old:
                     continue
-                if new is not MISSING:
+                if new is not MISSING and kind_of_type(type(new)) != SKIP:
                     state.enter(new, container, key, None)
-                if old is not MISSING:
+                if old is not MISSING and kind_of_type(type(old)) != SKIP:
                     leaving.append((old, container, key))
         for container, saved in self._whole.values():
             leaving.extend(self._settle_items(container, saved))
         for old, container, key in leaving:
             state.leave(old, container, key)
-        state.misordered.update(map(id, self._ordering.moved))
-        state.misordered.difference_update(map(id, self._ordering.realigned))
+        ordering = self._ordering
+        if ordering.moved or ordering.realigned:
+            state.misordered.update(map(id, ordering.moved))
+            state.misordered.difference_update(map(id, ordering.realigned))
         state.converted()
         self.compare_all = False
         self._forget()
@@ -331,7 +339,7 @@ class Barrier:
         self._whole.clear()
         self._inserted.clear()
         self._writes = 0
-        self._ordering = Ordering(self._inserted, self.map.misordered)
+        self._ordering = self._no_ordering  # until the next comparison makes one
 
 
 def owner_of(value: Any) -> Barrier | None:

@@ -188,7 +188,8 @@ class StateMap:
 
     def converted(self) -> None:
         """Forget the plain containers converted meanwhile (one adoption is over)."""
-        self._converted.clear()
+        if self._converted:
+            self._converted.clear()
 
     # -- dropping -----------------------------------------------------------------------
 
