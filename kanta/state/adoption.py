@@ -22,7 +22,7 @@ from typing import Any
 from msgspec.structs import force_setattr
 
 from .clone import ATOMIC, clone
-from .kinds import DICT, LIST, SET, SKIP, STRUCT, TUPLE, kind_of_type
+from .kinds import DICT, LIST, SET, SKIP, STRUCT, TUPLE, kind_of_type, place
 from .tracked import TrackedDict, TrackedList, TrackedSet, registry
 
 Walker = Callable[..., Any]
@@ -60,68 +60,49 @@ def register_all(values: Any, barrier: Any, parent: Any, keys: Any) -> None:
 
 def _write(cls: Any, *, fused: bool, registered: bool) -> Walker:
     """The walker of one Struct class, written out field by field."""
-    if fused:
-        return _write_fused(cls, registered)
-    lines = ["def walk(value, parent, key, barrier, enter, converted):"]
+    last = "fused" if fused else "enter, converted"
+    lines = [f"def walk(value, parent, key, barrier, {last}):"]
     if not registered:
         lines.append("    registry[id(value)] = (value, barrier, parent, key)")
+    if fused:
+        lines.append("    result = value.__copy__()")
     for name in cls.__struct_fields__:
-        lines += _read(name)
-        # A plain list met twice (`converted`) gets one copy, from `enter`.
+        # `msgspec.defstruct` allows any string as a field name, keywords included.
+        plain = name.isidentifier() and not keyword.iskeyword(name)
         lines += [
-            "    if kind in atomic:",
-            "        pass",
-            "    elif (kind is list and id(item) not in converted",
-            "            and atomic.issuperset(map(type, item))):",
-            "        tracked = tracked_list(item)",
-            # Held by the field and `item` alone, it sits nowhere else: no need to
-            # remember it for a second place.
-            "        if refcount(item) > ONLY_HERE:",
-            "            converted[id(item)] = (item, tracked)",
-            f"        set_field(value, {name!r}, tracked)",
-            f"        tracked._at = (None, barrier, value, {name!r})",
-            "    else:",
-            f"        enter(item, value, {name!r}, None)",
+            f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})",
+            "    kind = type(item)",
         ]
-    lines.append("    return None")
-    return _compiled(lines)
-
-
-def _write_fused(cls: Any, registered: bool) -> Walker:
-    """`walk(decoded, parent, key, barrier, fused)`: the live copy of a decoded instance.
-
-    The decoded instance and what it holds become the tracker's copy; the state gets a
-    fresh copy, its containers tracked copies, made one after the other so that an
-    object and its containers lie together in memory (reading a user and its list then
-    touches one place, as in the decoded state).
-    """
-    lines = ["def walk(value, parent, key, barrier, fused):", "    live = value.__copy__()"]
-    if not registered:
-        lines.append("    registry[id(live)] = (live, barrier, parent, key)")
-    for name in cls.__struct_fields__:
-        lines += _read(name)
+        if not fused:  # a plain list met twice (`converted`) gets one copy, from `enter`
+            lines += [
+                "    if kind in atomic:",
+                "        pass",
+                "    elif (kind is list and id(item) not in converted",
+                "            and atomic.issuperset(map(type, item))):",
+                "        tracked = tracked_list(item)",
+                # Held by the field and `item` alone, it sits nowhere else: no need to
+                # remember it for a second place.
+                "        if refcount(item) > ONLY_HERE:",
+                "            converted[id(item)] = (item, tracked)",
+                f"        set_field(value, {name!r}, tracked)",
+                f"        tracked._at = (None, barrier, value, {name!r})",
+                "    else:",
+                f"        enter(item, value, {name!r}, None)",
+            ]
+            continue
         lines += [
             "    if kind in atomic:",
             "        pass",
             "    elif kind is list and atomic.issuperset(map(type, item)):",
             "        tracked = tracked_list(item)",
-            f"        set_field(live, {name!r}, tracked)",
-            f"        tracked._at = (None, barrier, live, {name!r})",
+            f"        set_field(value, {name!r}, tracked)",
+            f"        tracked._at = (None, barrier, value, {name!r})",
+            # the decoded list goes to the copy, a tracked copy of it to the state
+            f"        set_field(result, {name!r}, item)",
             "    else:",
-            f"        set_field(live, {name!r}, fused(item, live, {name!r}))",
+            f"        set_field(result, {name!r}, fused(item, value, {name!r}, None))",
         ]
-    lines.append("    return live")
-    return _compiled(lines)
-
-
-def _read(name: str) -> list[str]:
-    # `msgspec.defstruct` allows any string as a field name, keywords included.
-    plain = name.isidentifier() and not keyword.iskeyword(name)
-    read = f"    item = value.{name}" if plain else f"    item = getattr(value, {name!r})"
-    return [read, "    kind = type(item)"]
-
-
-def _compiled(lines: list[str]) -> Walker:
+    lines.append("    return result" if fused else "    return None")
     scope: dict[str, Any] = {"atomic": ATOMIC, "set_field": force_setattr, "registry": registry}
     scope |= {"refcount": sys.getrefcount, "ONLY_HERE": ONLY_HERE}
     scope["tracked_list"] = TrackedList
@@ -133,15 +114,12 @@ def _compiled(lines: list[str]) -> Walker:
 def adopt_decoded(state: Any, root: Any) -> Any:
     """Register a just-decoded state and convert its containers; returns the tracker's copy.
 
-    The root stays (it is `db.data`); below it the decoded objects become the tracker's
-    copy and the state gets fresh ones. `state` is the barrier's `StateMap` (which
-    imports this module, so not named here).
+    `state` is the barrier's `StateMap` (which imports this module, so not named here).
     """
     barrier = state.barrier
     hook = state.hook
 
-    def fused(value: Any, parent: Any, key: Any) -> Any:
-        """The live version of a decoded value at `parent[key]` (registered)."""
+    def fused(value: Any, parent: Any, key: Any, index: int | None) -> Any:
         t = type(value)
         kind = kind_of_type(t)
         if kind == STRUCT:
@@ -150,56 +128,48 @@ def adopt_decoded(state: Any, root: Any) -> Any:
         if kind == SKIP:
             return value
         if kind == DICT:
-            return _fuse_dict(value, parent, key)
+            return _fuse_dict(value, parent, key, index)
         if kind == LIST:
-            if ATOMIC.issuperset(map(type, value)):
-                tracked = TrackedList(value)
-            else:
-                tracked = TrackedList()
-                list.extend(tracked, [fused(item, tracked, None) for item in value])
+            tracked = TrackedList(value)
+            place(parent, key, index, tracked)
             tracked._at = (None, barrier, parent, key)
-            return tracked
+            if ATOMIC.issuperset(map(type, value)):
+                return value
+            return [fused(item, tracked, None, i) for i, item in enumerate(value)]
         if kind == SET:
             tracked_set = TrackedSet(value)
+            place(parent, key, index, tracked_set)
             tracked_set._at = (None, barrier, parent, key)
             for item in value:
                 state.enter(item, tracked_set, None, None)  # hashable: opaque at most
-            return tracked_set
+            return value
         if kind == TUPLE and ATOMIC.issuperset(map(type, value)):
             return value
-        live = clone(value)  # opaque (a tuple holding more than leaves): compared whole
-        state.enter(live, parent, key, None)
-        return live
+        state.enter(value, parent, key, index)  # opaque (a tuple holding more than leaves)
+        return clone(value)
 
-    def _fuse_dict(value: Any, parent: Any, key: Any) -> Any:
-        tracked = TrackedDict()
+    def _fuse_dict(value: Any, parent: Any, key: Any, index: int | None) -> Any:
+        tracked = TrackedDict(value)
+        place(parent, key, index, tracked)
         tracked._at = (None, barrier, parent, key)
         types = set(map(type, value.values()))
         if ATOMIC.issuperset(types):
-            dict.update(tracked, value)
-            return tracked
+            return value
         if len(types) == 1:
             (only,) = types
             if kind_of_type(only) == STRUCT:
-                # Copies, then their entries, each in one pass in C: a large state is
-                # mostly such a dict (decoded: no object in it sits twice).
                 hook(only)
+                # Entries, then copies, each in one pass in C: a large state is mostly
+                # such a dict (decoded: no object in it sits twice).
+                values = value.values()
+                register_all(values, barrier, tracked, value)
                 walk = fuser(only, registered=True)
-                lives = list(map(walk, value.values(), repeat(tracked), value, *_fixed))
-                register_all(lives, barrier, tracked, value)
-                dict.update(tracked, zip(value, lives, strict=True))
-                return tracked
-        dict.update(tracked, {k: fused(item, tracked, k) for k, item in value.items()})
-        return tracked
+                copies = map(walk, values, repeat(tracked), value, repeat(barrier), repeat(fused))
+                return dict(zip(value, copies, strict=True))
+        return {k: fused(item, tracked, k, None) for k, item in value.items()}
 
-    _fixed = (repeat(barrier), repeat(fused))
     state.root = root
     hook(type(root))
-    registry[id(root)] = (root, barrier, None, None)
-    shadow = root.__copy__()  # the decoded values, now the tracker's
-    for name in type(root).__struct_fields__:
-        item = getattr(root, name)
-        if type(item) not in ATOMIC:
-            force_setattr(root, name, fused(item, root, name))
+    shadow = fuser(type(root))(root, None, None, barrier, fused)
     state.converted()
     return shadow
