@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from kanta import Kanta
-from kanta.errors import DataIntegrityError
+from kanta.errors import DatabaseError, DataIntegrityError
 from kanta.state import hooks
 from kanta.state.barrier import owner_of
 from kanta.state.tracked import TrackedDict, TrackedList, TrackedSet, registry
@@ -310,12 +310,18 @@ async def test_frozen_classes_are_not_hooked_and_stay_frozen(tmp_path: Path) -> 
             db.data.frozen.tags.append("x")
 
 
-async def test_del_of_a_field_is_seen(tmp_path: Path) -> None:
-    async with Kanta(tmp_path / "db.jsonl", State(), tracking="barrier") as db:
+@pytest.mark.parametrize("tracking", ["barrier", "compare"])
+async def test_del_of_a_field_is_seen_refused_and_rolled_back(
+    tmp_path: Path, tracking: str
+) -> None:
+    async with Kanta(tmp_path / "db.jsonl", State(), tracking=tracking) as db:  # type: ignore[arg-type]
         _txn(db, lambda s: s.users.__setitem__("a", User("a")))
-        with pytest.raises(DataIntegrityError, match="deleted"), db.transaction("del") as state:
+        refused = pytest.raises(DatabaseError, match=r"users\.a\.name: the field was deleted")
+        with refused, db.transaction("del") as state:
             del state.users["a"].name
         assert db.data.users["a"].name == "a"
+        _txn(db, lambda s: setattr(s.users["a"], "name", "b"))  # the database goes on
+        assert db.rev == 3
 
 
 class Normalised(msgspec.Struct):

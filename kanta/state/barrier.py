@@ -28,7 +28,7 @@ from .kinds import DICT, SKIP, category, keyed, kind_of_type
 from .registry import StateMap
 from .tracked import MISSING, entry_of
 from .tracker import Tracker, Tree, reorder
-from .writediff import DeletedField, Ordering, Trie, add_path, diff_along, level_at
+from .writediff import Ordering, Trie, add_path, diff_along, level_at
 
 Paths = tuple[tuple[Any, ...], ...]
 # A commit that wrote more entries than this registers with the cycle collector held.
@@ -174,12 +174,6 @@ class Barrier:
         self._ordering = Ordering(self._inserted, self.map.misordered)
         try:
             return diff_along(trie, live, tracker.shadow, self._ordering)
-        except DeletedField as exc:
-            raise DataIntegrityError(
-                f"the Struct field {exc.name!r} was deleted (`del`); a field of the state "
-                "must hold a value, so the transaction was rolled back",
-                db_path=self.db_path,
-            ) from None
         except (AttributeError, TypeError) as exc:  # a declared path naming no field
             raise ValueError(f"touches: no such field on a declared path ({exc})") from exc
 

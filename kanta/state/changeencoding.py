@@ -31,7 +31,6 @@ from .tracker import (
     REPLACE,
     SET,
     Tree,
-    container_get,
     is_struct,
 )
 
@@ -41,6 +40,7 @@ BULK = 32
 # reader (msgspec's decoders, patching, comparing, printing) takes, which is about 900.
 MAX_DEPTH = 100
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+_UNSET: Any = object()  # a Struct field with no value
 _ENCODE_ERRORS = (msgspec.EncodeError, TypeError, ValueError, OverflowError)
 # The encoder `tracker.same_form` compares forms with.
 _form = msgspec.json.Encoder(order="deterministic")
@@ -80,7 +80,10 @@ def render(tree: Tree, live: Any, hint: Any, codec: ValueCodec, path: tuple[Any,
             continue
         wire_key = escape_key(names.get(key, key) if names else key)
         child_hint = field_hint(type(live), key) if struct else dict_hint
-        value = container_get(live, key)
+        value = getattr(live, key, _UNSET) if struct else live[key]
+        if value is _UNSET:
+            # `del obj.field`: a state's field must hold a value (its revert restores it).
+            raise UnstorableChange((*path, key), "the field was deleted (`del`)")
         if type(op) is dict:
             out[wire_key] = render(op, value, child_hint, codec, (*path, key))
             continue

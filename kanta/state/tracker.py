@@ -138,7 +138,11 @@ def new_entry(value: Any) -> int:
 def _diff_struct(live: Any, shadow: Any) -> Tree | None:
     tree: Tree = {}
     for name in live.__struct_fields__:
-        change = diff_entry(getattr(live, name), getattr(shadow, name))
+        new = getattr(live, name, MISSING)
+        if new is MISSING:  # `del obj.field`: refused by render, restored by revert
+            tree[name] = SET
+            continue
+        change = diff_entry(new, getattr(shadow, name))
         if change is not None:
             tree[name] = change
     return tree or None

@@ -72,17 +72,10 @@ def diff_along(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree |
         if new is MISSING:
             if name not in live.__struct_fields__:  # a declared path naming no field
                 raise AttributeError(f"{type(live).__name__} has no field {name!r}")
-            raise DeletedField(name)
+            tree[name] = SET  # `del obj.field`, as the full comparison: render refuses it
+            continue
         _diff_key(tree, trie[name], name, new, getattr(shadow, name), ordering)
     return tree or None
-
-
-class DeletedField(ValueError):
-    """A Struct field was deleted (`del obj.field`): a state's fields always hold a value."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(name)
 
 
 def _diff_dict(trie: Trie, live: Any, shadow: Any, ordering: Ordering) -> Tree | None:
