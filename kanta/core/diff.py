@@ -74,9 +74,9 @@ def _container_base(cls: type) -> type | None:
 def _same_kind_items(a: list[Any] | tuple[Any, ...], b: list[Any] | tuple[Any, ...]) -> bool:
     for x, y in zip(a, b, strict=True):
         cls = x.__class__
-        if cls is not y.__class__ and not _same_kind(x, y):
-            return False
-        if cls not in _PLAIN_LEAVES and x is not y and not _same_kind(x, y):
+        # A class that differs is still the same kind for a dict, list or set subclass.
+        checked = cls is not y.__class__ or cls not in _PLAIN_LEAVES
+        if checked and x is not y and not _same_kind(x, y):
             return False
     return True
 

@@ -42,11 +42,33 @@ def _whole(container: Any) -> None:
         entry[1].write_whole(container)
 
 
-class TrackedDict(dict[Any, Any]):
+class PlainCopies:
+    """Copies and pickles of a tracked container are the built-in type (`plain`): a copy of
+    one must never drag the whole state along, nor be registered."""
+
+    __slots__ = ()
+    plain: type
+
+    def copy(self) -> Any:
+        """A plain container with the same contents."""
+        return self.plain(self)
+
+    def __copy__(self) -> Any:
+        return self.plain(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return copy.deepcopy(self.plain(self), memo)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return self.plain, (self.plain(self),)
+
+
+class TrackedDict(PlainCopies, dict[Any, Any]):
     """A state's dict: a `dict` whose writes the barrier sees."""
 
     __slots__ = ("_at",)  # its registry entry, or None: see `kanta.state.registry`
     _at: Any
+    plain = dict
 
     def __setitem__(self, key: Any, value: Any) -> None:
         _keyed(self, key)
@@ -93,19 +115,6 @@ class TrackedDict(dict[Any, Any]):
         self.update(other)
         return self
 
-    def copy(self) -> dict[Any, Any]:
-        """A plain dict with the same entries."""
-        return dict(self)
-
-    def __copy__(self) -> dict[Any, Any]:
-        return dict(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
-        return copy.deepcopy(dict(self), memo)
-
-    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        return dict, (dict(self),)
-
 
 def _reporting(base: type, name: str) -> Any:
     """`base`'s method `name`, reporting the write to the barrier first."""
@@ -120,11 +129,12 @@ def _reporting(base: type, name: str) -> Any:
     return wrapper
 
 
-class TrackedList(list[Any]):
+class TrackedList(PlainCopies, list[Any]):
     """A state's list: a `list` whose writes the barrier sees."""
 
     __slots__ = ("_at",)  # its registry entry, or None: see `kanta.state.registry`
     _at: Any
+    plain = list
 
     __setitem__ = _reporting(list, "__setitem__")
     __delitem__ = _reporting(list, "__delitem__")
@@ -143,25 +153,13 @@ class TrackedList(list[Any]):
         _whole(self)
         list.sort(self, key=key, reverse=reverse)
 
-    def copy(self) -> list[Any]:
-        """A plain list with the same items."""
-        return list(self)
 
-    def __copy__(self) -> list[Any]:
-        return list(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
-        return copy.deepcopy(list(self), memo)
-
-    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        return list, (list(self),)
-
-
-class TrackedSet(set[Any]):
+class TrackedSet(PlainCopies, set[Any]):
     """A state's set: a `set` whose writes the barrier sees."""
 
     __slots__ = ("_at",)  # its registry entry, or None: see `kanta.state.registry`
     _at: Any
+    plain = set
 
     add = _reporting(set, "add")
     discard = _reporting(set, "discard")
@@ -176,19 +174,6 @@ class TrackedSet(set[Any]):
     __iand__ = _reporting(set, "__iand__")
     __isub__ = _reporting(set, "__isub__")
     __ixor__ = _reporting(set, "__ixor__")
-
-    def copy(self) -> set[Any]:
-        """A plain set with the same items."""
-        return set(self)
-
-    def __copy__(self) -> set[Any]:
-        return set(self)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> set[Any]:
-        return copy.deepcopy(set(self), memo)
-
-    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        return set, (set(self),)
 
 
 # A tracked type -> the built-in type it stands for (as the state's encoding sees it).
