@@ -283,6 +283,25 @@ async def test_a_validator_that_writes_fails_at_once(tmp_path: Path) -> None:
         assert db.data.counter == 0 and calls == [1, 1]  # at open, then at the commit
 
 
+async def test_a_log_callback_that_writes_is_refused(tmp_path: Path) -> None:
+    db = Kanta(tmp_path / "db.jsonl", State(), tracking="barrier")
+    refused: list[BaseException] = []
+
+    @db.logemit
+    def meddle(event: Any) -> bool:
+        try:
+            db.data.counter = 99
+        except DataIntegrityError as exc:
+            refused.append(exc)
+        return True
+
+    async with db:
+        _txn(db, lambda s: setattr(s, "counter", 1))
+        assert db.data.counter == 1 and db.rev == 2
+    # Refused at open too (no transaction then); the commit's callback is named as such.
+    assert refused and any("a log callback" in str(exc) for exc in refused)
+
+
 async def test_an_object_taken_out_of_the_state_is_free(tmp_path: Path) -> None:
     async with Kanta(tmp_path / "db.jsonl", State(), tracking="barrier") as db:
         _txn(db, lambda s: s.users.__setitem__("a", User("a", roles=["r"])))
