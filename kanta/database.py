@@ -26,6 +26,9 @@ from .core.retention import window
 from .core.snapshotpolicy import SnapshotPolicy
 from .errors import DatabaseError, DataIntegrityError
 from .events import emit
+from .replication import attach
+from .replication.options import Replication, replication_of
+from .replication.stream import wait_closed
 from .session import Session, flush_periodically, install, writable
 from .storage import rotation
 from .storage.logfile import LogFile
@@ -57,6 +60,7 @@ class Kanta(Generic[T]):
         retention: timedelta | int | None = None,
         durability: Durability = "fsync",
         tracking: Tracking | None = None,
+        replicate: str | Replication | None = None,
     ) -> None:
         self._path = Path(filename)
         self._type: Any = type if type is not None else builtins.type(data)
@@ -71,6 +75,13 @@ class Kanta(Generic[T]):
             raise ValueError(f"durability must be one of {DURABILITY}, not {durability!r}")
         self.durability: Durability = durability
         self.tracking: Tracking = tracking_mode(tracking, self._type)
+        # The stream every record is published to (docs/replication.md), or None.
+        self.replicate = replication_of(replicate) if replicate is not None else None
+        if self.replicate is not None and self.retention is not None:
+            # Rotation rewrites the file; the stream keeps history by its own limits.
+            raise ValueError(
+                "retention cannot be combined with replicate: set the stream's max_age"
+            )
         self.ctx = SimpleNamespace()
         self.snapshot_policy = SnapshotPolicy()
         self._callbacks = Callbacks(self._type, self, Kanta)
@@ -138,6 +149,12 @@ class Kanta(Generic[T]):
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    @property
+    def replication_lag(self) -> int:
+        """Records written locally that the stream has not acknowledged (0 without one)."""
+        session = self._session
+        return session.replica.lag if session is not None and session.replica else 0
+
     async def __aenter__(self) -> Kanta[T]:
         await self.open()
         return self
@@ -159,12 +176,19 @@ class Kanta(Generic[T]):
             )
         file = await asyncio.to_thread(LogFile.open, self._path, create=create, readonly=readonly)
         session = None
+        stream = None
         try:
+            if self.replicate is not None and not readonly:
+                stream, last_seq = await attach.take_over(
+                    self.replicate, file, self._callbacks.now()
+                )
             try:
                 loaded = await opening.load(self._opening(), file, create=create, readonly=readonly)
                 assert loaded.file is not None
                 file = loaded.file  # a rotation at open replaces it
                 session = self._start(loaded, readonly)
+                if stream is not None and session.writer is not None:
+                    session.replica = attach.attach(session.writer, stream, last_seq)
             except RecursionError:
                 message = "the stored state is nested too deeply to load"
                 raise DatabaseError(message, db_path=self._path) from None
@@ -180,6 +204,7 @@ class Kanta(Generic[T]):
                     session.writer.close()
                     session.writer = None
                 self._end(session)
+            await wait_closed(stream)
             await asyncio.to_thread(opening.give_up, file, create)
             raise
         if not readonly:
@@ -236,6 +261,8 @@ class Kanta(Generic[T]):
             session.file = None
             session.writer = None
             self._end(session)
+            if session.replica is not None:
+                await wait_closed(session.replica.stream)
         if error is not None:
             raise error
         if stray is not None:

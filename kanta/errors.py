@@ -88,3 +88,26 @@ class DataIntegrityError(RuntimeError):
         self.action = action  # the operation refused: a transaction's action, "open", "flush"
         self.diff = diff  # the change concerned, where there is one
         super().__init__(f"{self.db_path}: {message}" if self.db_path is not None else message)
+
+
+class ReplicationError(DatabaseError):
+    """Records could not be replicated: the stream refused them, or could not be reached."""
+
+    def __init__(self, message: str, *, stream: str | None = None, **where: Any) -> None:
+        self.stream = stream  # the JetStream stream's name, where known
+        super().__init__(message, **where)
+
+
+class FencedError(ReplicationError):
+    """Another writer took the stream over: this one must not append any more.
+
+    `expected` is the stream sequence this writer expected to follow, `found` the one the
+    stream had when it refused.
+    """
+
+    def __init__(
+        self, message: str, *, expected: int | None = None, found: int | None = None, **where: Any
+    ) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(message, **where)

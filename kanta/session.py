@@ -35,6 +35,7 @@ from .storage.writer import Writer
 
 if TYPE_CHECKING:
     from .opening import Loaded
+    from .replication.publisher import Publisher
 
 # The open block's action and who runs it (thread id, asyncio task).
 OpenBlock = tuple[str, tuple[int, "asyncio.Task[Any] | None"]]
@@ -68,6 +69,7 @@ class Session:
     reported_failure: DatabaseError | None = None  # the write failure fatal_error was given
     states: Timeline | None = None  # made on first use by `timeline()`
     barrier: Barrier | None = None  # tracking="barrier": the state's objects report writes
+    replica: Publisher | None = None  # replicate=: publishes what the writer appends
 
     @classmethod
     def start(

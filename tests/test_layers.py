@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kanta"
 # Lowest first: a module may import from its own layer and the ones before it.
-LAYERS = ["errors", "core", "state", "storage", "front", "cli"]
+LAYERS = ["errors", "core", "state", "storage", "replication", "front", "cli"]
 PURE = {"core", "state"}
 # What the pure layers never import: files, event loops, threads, sockets, clocks.
 IMPURE = {"os", "io", "asyncio", "threading", "socket", "fcntl", "select", "selectors"}

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
 from ..core.formats import Serializer
 from ..core.records import Record, Snapshot
-from ..errors import DatabaseError
+from ..errors import DatabaseError, ReplicationError
 from ..state.stateparts import encode_state_parts
 from .logfile import LogFile
 
@@ -27,6 +28,21 @@ T = TypeVar("T")
 
 Durability = Literal["fsync", "interval", "none"]
 DURABILITY: tuple[Durability, ...] = ("fsync", "interval", "none")
+
+
+Frame = tuple[bytes, bool]  # one record's bytes as written, and whether it is a snapshot
+
+
+class Replica(Protocol):
+    """Where the writer hands each written batch next (replication): its records' bytes."""
+
+    async def send(self, frames: list[Frame]) -> None:
+        """Take one batch; a batch counts as written once this returns."""
+        ...
+
+    async def wait_published(self) -> None:
+        """Wait until everything taken is published (or failed)."""
+        ...
 
 
 class Writer:
@@ -54,11 +70,13 @@ class Writer:
         # only when the worker frames it, so until then a second one would duplicate it.
         self.snapshot_at = 0
         self._unwritten: list[Record] = []  # handed over, then failed
-        self._inflight: asyncio.Future[None] | None = None
+        self._inflight: asyncio.Future[Any] | None = None
         self._unsynced = False  # (worker) written since the last sync
         self._failed_in_worker = False
+        self._sizes: list[int] = []  # (worker) the sizes of the last batch's records
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanta-writer")
         self.error: DatabaseError | None = None
+        self.replica: Replica | None = None  # replication: batches go there once written
 
     @property
     def unsynced(self) -> bool:
@@ -110,12 +128,27 @@ class Writer:
         batch, self._queue = self._queue, []
         upto = self._queued
         job = partial(self._write, batch, sync)
-        future = asyncio.get_running_loop().run_in_executor(self._executor, job)
+        future: asyncio.Future[Any]
+        if self.replica is None:
+            future = asyncio.get_running_loop().run_in_executor(self._executor, job)
+        else:
+            future = asyncio.ensure_future(self._write_and_replicate(job, self.replica))
         future.add_done_callback(partial(self._done, batch, upto, sync))
         self._inflight = future
 
+    async def _write_and_replicate(self, job: Callable[[], list[Frame]], replica: Replica) -> None:
+        frames = await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        await replica.send(frames)
+
+    def fail(self, error: DatabaseError) -> None:
+        """Stop writing for good because of `error` (a background publish that failed)."""
+        if self.error is None:
+            self.error = error
+
     def raise_if_failed(self) -> None:
         """Raise a fresh DatabaseError if an earlier write failed (fail-stop)."""
+        if isinstance(self.error, ReplicationError):
+            raise copy.copy(self.error)  # FencedError stays one, for `except FencedError`
         if self.error is not None:
             unwritten = len(self._unwritten) + len(self._queue)
             raise DatabaseError(
@@ -125,7 +158,7 @@ class Writer:
             ) from self.error
 
     def _done(
-        self, batch: list[Record], upto: int, sync: bool, future: asyncio.Future[None]
+        self, batch: list[Record], upto: int, sync: bool, future: asyncio.Future[Any]
     ) -> None:
         self._inflight = None
         error = None if future.cancelled() else future.exception()
@@ -142,7 +175,7 @@ class Writer:
                 else DatabaseError(f"write failed: {error!r}", db_path=self.file.path)
             )
 
-    def _write(self, batch: list[Record], sync: bool) -> None:
+    def _write(self, batch: list[Record], sync: bool) -> list[Frame]:
         if self._failed_in_worker:
             raise DatabaseError("not written: an earlier write failed", db_path=self.file.path)
         try:
@@ -151,22 +184,29 @@ class Writer:
                     "the database file was deleted or replaced while this writer held it",
                     db_path=self.file.path,
                 )
+            frames: list[Frame] = []
             if batch:
-                self.file.append(self._frame(batch))
+                parts = self._frame(batch)
+                self.file.append(parts)
                 self._unsynced = True
+                if self.replica is not None:
+                    frames = _split(parts, batch, self._sizes)
             if sync and self._unsynced:
                 self.file.sync()
                 self._unsynced = False
         except BaseException:
             self._failed_in_worker = True
             raise
+        return frames
 
     def _frame(self, batch: list[Record]) -> list[bytes]:
         offset = self.file.size
         parts: list[bytes] = []
+        self._sizes = sizes = []
         for record in batch:
             pieces = self._encode(record, offset)
             size = sum(map(len, pieces))
+            sizes.append(size)
             parts += pieces
             offset += size
             if isinstance(record, Snapshot):
@@ -198,13 +238,27 @@ class Writer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     async def wait_idle(self) -> None:
-        """Wait until the worker has finished everything handed over (errors ignored)."""
+        """Wait until the worker has finished everything handed over (errors ignored),
+        and the replica has published it."""
         if self._inflight is not None:
             await asyncio.wait([self._inflight])
+        if self.replica is not None:
+            await self.replica.wait_published()
 
     def close(self) -> None:
         """Stop the worker thread; call after `wait_idle`."""
         self._executor.shutdown(wait=True)
+
+
+def _split(parts: list[bytes], batch: list[Record], sizes: list[int]) -> list[Frame]:
+    """Each record's bytes of a batch written as `parts` (`_frame`'s), by their sizes."""
+    data = b"".join(parts)
+    frames: list[Frame] = []
+    pos = 0
+    for record, size in zip(batch, sizes, strict=True):
+        frames.append((data[pos : pos + size], isinstance(record, Snapshot)))
+        pos += size
+    return frames
 
 
 def _give_the_gil_away() -> None:
