@@ -17,9 +17,8 @@ from collections.abc import Callable
 import blake3
 
 from ..errors import DatabaseError, ReplicationError
+from ..storage.writer import Frame
 from .stream import Stream
-
-Frame = tuple[bytes, bool]  # a record's bytes as in the file, and whether it is a snapshot
 
 
 class Publisher:
@@ -74,9 +73,10 @@ class Publisher:
         """Publish one batch now, after the snapshots' bytes it refers to."""
         options = self.stream.options
         messages = []
-        for data, is_snapshot in frames:
+        for data, is_snapshot, offset in frames:
             if is_snapshot:
-                messages.append((options.snapshot_subject, await self._store_snapshot(data)))
+                ref = await self._store_snapshot(data, offset)
+                messages.append((options.snapshot_subject, ref))
             else:
                 messages.append((options.subject, data))
         try:
@@ -87,22 +87,24 @@ class Publisher:
             message = f"publish failed: {exc!r}"
             raise ReplicationError(message, stream=options.stream) from exc
 
-    async def _store_snapshot(self, data: bytes) -> bytes:
+    async def _store_snapshot(self, data: bytes, offset: int) -> bytes:
         """Put a snapshot's bytes in the bucket before the record that refers to them."""
         name = blake3.blake3(data).hexdigest()
         await self.stream.put_object(name, data)
-        return snapshot_reference(name, len(data))
+        return snapshot_reference(name, len(data), offset)
 
 
-def snapshot_reference(name: str, size: int) -> bytes:
-    """The stream message standing for a snapshot: the object holding its bytes."""
-    return json.dumps({"object": name, "size": size}, separators=(",", ":")).encode()
+def snapshot_reference(name: str, size: int, offset: int) -> bytes:
+    """The stream message standing for a snapshot: the object holding its bytes, and
+    where the snapshot lies in the file (a follower starting there checks what follows)."""
+    ref = {"object": name, "size": size, "offset": offset}
+    return json.dumps(ref, separators=(",", ":")).encode()
 
 
-def referenced_object(data: bytes) -> tuple[str, int]:
-    """The object name and size a snapshot reference names."""
+def referenced_object(data: bytes) -> tuple[str, int, int]:
+    """The object name, size and file offset a snapshot reference names."""
     try:
         ref = json.loads(data)
-        return str(ref["object"]), int(ref["size"])
+        return str(ref["object"]), int(ref["size"]), int(ref["offset"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ReplicationError(f"not a snapshot reference: {data[:80]!r}") from exc

@@ -23,7 +23,8 @@ from ..core.scan import RawRecord
 from ..errors import ReplicationError
 from ..storage.logfile import LogFile
 from ..storage.sidefiles import save_cut
-from .publisher import Frame, Publisher, referenced_object
+from ..storage.writer import Frame
+from .publisher import Publisher, referenced_object
 from .stream import Message, Stream
 
 logger = logging.getLogger("kanta")
@@ -60,7 +61,9 @@ async def reconcile(stream: Stream, file: LogFile, now: datetime) -> Reconciled:
         )
         records = records[:agreed]
     elif agreed < len(records):  # the stream ends where the file's extra records begin
-        frames: list[Frame] = [(data[r.byte_pos : r.end], r.is_snapshot) for r in records[agreed:]]
+        frames: list[Frame] = [
+            _frame(data, r, agreed == 0 and i == 0) for i, r in enumerate(records[agreed:])
+        ]
         publisher = Publisher(stream, last, _raise)
         await publisher.publish(frames)
         result.last_seq, result.published = publisher.expected, len(frames)
@@ -68,6 +71,12 @@ async def reconcile(stream: Stream, file: LogFile, now: datetime) -> Reconciled:
     if last > agreed:
         result.fetched = await _fetch(stream, file, agreed, last)
     return result
+
+
+def _frame(data: bytes, raw: RawRecord, first: bool) -> Frame:
+    """A record of the file as the writer hands it over (the first holds the file header)."""
+    start = 0 if first else raw.byte_pos
+    return data[start : raw.end], raw.is_snapshot, start
 
 
 def _records(data: bytes, path: Path) -> list[RawRecord]:
@@ -83,14 +92,14 @@ async def _agreement(stream: Stream, data: bytes, records: list[RawRecord], upto
     for seq in range(upto, 0, -1):
         message = await stream.get(seq)
         raw = records[seq - 1]
-        if message is not None and _same(message, data[raw.byte_pos : raw.end]):
+        if message is not None and _same(message, data[(raw.byte_pos if seq > 1 else 0) : raw.end]):
             return seq
     return 0
 
 
 def _same(message: Message, record: bytes) -> bool:
     if message.subject == stream_snapshot_subject(message):
-        name, size = referenced_object(message.data)
+        name, size, _offset = referenced_object(message.data)
         return size == len(record) and blake3.blake3(record).hexdigest() == name
     return message.data == record
 
@@ -104,7 +113,7 @@ async def record_bytes(stream: Stream, message: Message) -> bytes:
     """A stream message's record as the file holds it (a snapshot's, from the bucket)."""
     if message.subject != stream_snapshot_subject(message):
         return message.data
-    name, size = referenced_object(message.data)
+    name, size, _offset = referenced_object(message.data)
     data = await stream.get_object(name)
     if len(data) != size or blake3.blake3(data).hexdigest() != name:
         raise ReplicationError(

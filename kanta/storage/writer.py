@@ -30,7 +30,7 @@ Durability = Literal["fsync", "interval", "none"]
 DURABILITY: tuple[Durability, ...] = ("fsync", "interval", "none")
 
 
-Frame = tuple[bytes, bool]  # one record's bytes as written, and whether it is a snapshot
+Frame = tuple[bytes, bool, int]  # one record's bytes as written, whether a snapshot, offset
 
 
 class Replica(Protocol):
@@ -186,11 +186,12 @@ class Writer:
                 )
             frames: list[Frame] = []
             if batch:
+                start = self.file.size
                 parts = self._frame(batch)
                 self.file.append(parts)
                 self._unsynced = True
                 if self.replica is not None:
-                    frames = _split(parts, batch, self._sizes)
+                    frames = _split(parts, batch, self._sizes, start)
             if sync and self._unsynced:
                 self.file.sync()
                 self._unsynced = False
@@ -250,13 +251,13 @@ class Writer:
         self._executor.shutdown(wait=True)
 
 
-def _split(parts: list[bytes], batch: list[Record], sizes: list[int]) -> list[Frame]:
+def _split(parts: list[bytes], batch: list[Record], sizes: list[int], start: int) -> list[Frame]:
     """Each record's bytes of a batch written as `parts` (`_frame`'s), by their sizes."""
     data = b"".join(parts)
     frames: list[Frame] = []
     pos = 0
     for record, size in zip(batch, sizes, strict=True):
-        frames.append((data[pos : pos + size], isinstance(record, Snapshot)))
+        frames.append((data[pos : pos + size], isinstance(record, Snapshot), start + pos))
         pos += size
     return frames
 

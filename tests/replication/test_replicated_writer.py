@@ -101,11 +101,13 @@ async def test_a_local_flush_replicates_in_the_background(
     assert await _stream_records(nats_server) == _file_records(tmp_path / "a.db")
 
 
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "msgpack"])
 async def test_a_new_writer_fetches_what_its_file_lacks_and_goes_on(
-    nats_server: NatsServer, tmp_path: Path
+    nats_server: NatsServer, tmp_path: Path, binary: bool
 ) -> None:
     url = _url(nats_server)
-    async with Kanta(tmp_path / "a.db", Data(), replicate=url) as first:
+    serializer = MsgPackSerializer() if binary else None
+    async with Kanta(tmp_path / "a.db", Data(), serializer=serializer, replicate=url) as first:
         await _write(first, "alice", "bob")
     async with Kanta(tmp_path / "b.db", Data(), replicate=url) as second:
         assert second.data.users == {"alice": 0, "bob": 1}
@@ -113,6 +115,7 @@ async def test_a_new_writer_fetches_what_its_file_lacks_and_goes_on(
         await _write(second, "carol")
     async with Kanta(tmp_path / "a.db", Data(), replicate=url) as again:
         assert again.data.users == {"alice": 0, "bob": 1, "carol": 2}
+    assert not list(tmp_path.glob("*.cut-*"))  # nothing was taken for another writer's
     assert (tmp_path / "a.db").read_bytes() == (tmp_path / "b.db").read_bytes()
 
 
