@@ -6,10 +6,18 @@ from .core.migrations import MigrationInfo, MigrationReport
 from .core.msgpackframes import MsgPackSerializer
 from .core.patch import patch
 from .database import Kanta
-from .errors import DatabaseError, DataIntegrityError, FileLockError, ReplayError
+from .errors import (
+    DatabaseError,
+    DataIntegrityError,
+    FencedError,
+    FileLockError,
+    ReplayError,
+    ReplicationError,
+)
 from .events.event import DictPrev, DictState, LogEvent, LogFmt
 from .events.loggers import configure_logging
 from .maintenance import Problem, RecoverReport, VerifyReport, convert, recover, verify
+from .replication import Follower, Replication, restore
 
 __version__ = "1.0.0.dev0"
 
@@ -18,7 +26,9 @@ __all__ = [
     "DatabaseError",
     "DictPrev",
     "DictState",
+    "FencedError",
     "FileLockError",
+    "Follower",
     "JsonSerializer",
     "Kanta",
     "LogEvent",
@@ -29,11 +39,14 @@ __all__ = [
     "Problem",
     "RecoverReport",
     "ReplayError",
+    "Replication",
+    "ReplicationError",
     "VerifyReport",
     "configure_logging",
     "convert",
     "diff",
     "patch",
     "recover",
+    "restore",
     "verify",
 ]
