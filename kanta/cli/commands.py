@@ -20,6 +20,7 @@ from ..core.ranges import RangeError, RangeNotFound
 from ..errors import DatabaseError
 from ..printable import printable
 from . import log as cli_log
+from . import replicas as cli_replicas
 from . import stats as cli_stats
 from . import tools as cli_tools
 from .common import EXIT_ERROR, EXIT_PARSE, EXIT_USAGE, CliError
@@ -34,6 +35,8 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     cli_stats.add_stats,
     cli_tools.add_convert,
     cli_tools.add_demo,
+    cli_replicas.add_follow,
+    cli_replicas.add_restore,
 )
 _TOP_LEVEL = ("-h", "--help", "--version")
 # Options whose values may start with a minus (`-r -2:`), which argparse takes for options.

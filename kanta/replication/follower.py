@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from ..core.formats import detect
 from ..core.logformat import LogFormat
 from ..core.onerecord import BadRecord, one_record, seal_of
+from ..core.records import Record
 from ..core.replay import Fold, apply_record
 from ..core.scan import RawRecord
 from ..errors import DatabaseError, ReplicationError
@@ -47,6 +49,8 @@ class Follower(Generic[T]):
         self._subscription: Any = None
         self.lag = 0  # messages the stream holds beyond the last one folded in
         self.error: DatabaseError | None = None  # why following stopped, if it did
+        # Called with (revision after it, record) for every record folded in, in order.
+        self.on_record: Callable[[int, Record], None] | None = None
 
     @property
     def data(self) -> T:
@@ -135,7 +139,9 @@ class Follower(Generic[T]):
         # A file's first line chains to nothing; a snapshot from the bucket is checked by hash.
         prev = b"" if self._offset == 0 else (self._seal if known_seal else None)
         raw: RawRecord = one_record(log, data, self._offset, message.seq, prev)
-        apply_record(self._fold, log, raw, None)
+        record = apply_record(self._fold, log, raw, None)
+        if self.on_record is not None:
+            self.on_record(self._fold.rev, record)
         self._seal = seal_of(log, raw, data)
         self._offset, self._seq, self._stale = raw.end, message.seq, True
 
