@@ -12,7 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import plot, report, scenarios, scenarios_reads, scenarios_state
+from bench import (
+    plot,
+    report,
+    scenarios,
+    scenarios_reads,
+    scenarios_replication,
+    scenarios_state,
+)
 from bench.report import Section
 from bench.runner import DEFAULT_094, ROOT, Config, Impl, TaskFailed, release, run
 
@@ -24,6 +31,7 @@ SCENARIOS: dict[str, Callable[[Config], Section]] = {
     "memory": scenarios_state.memory,
     "stalls": scenarios_state.stalls,
     "reads": scenarios_reads.reads,
+    "replication": scenarios_replication.replication,
 }
 RESULTS = ROOT / "bench" / "results"
 
