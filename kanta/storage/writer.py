@@ -132,13 +132,28 @@ class Writer:
         if self.replica is None:
             future = asyncio.get_running_loop().run_in_executor(self._executor, job)
         else:
-            future = asyncio.ensure_future(self._write_and_replicate(job, self.replica))
+            appended = partial(self._write, batch, False)
+            replicated = self._write_and_replicate(appended, self.replica, sync)
+            future = asyncio.ensure_future(replicated)
         future.add_done_callback(partial(self._done, batch, upto, sync))
         self._inflight = future
 
-    async def _write_and_replicate(self, job: Callable[[], list[Frame]], replica: Replica) -> None:
-        frames = await asyncio.get_running_loop().run_in_executor(self._executor, job)
-        await replica.send(frames)
+    async def _write_and_replicate(
+        self, append: Callable[[], list[Frame]], replica: Replica, sync: bool
+    ) -> None:
+        """Append the batch, then sync it while the replica publishes it: both must succeed.
+
+        The stream may hold a batch whose local sync then fails: it is reported failed
+        (fail-stop), and a takeover fetches it back from the stream, the source of truth.
+        """
+        loop = asyncio.get_running_loop()
+        frames = await loop.run_in_executor(self._executor, append)
+        synced = loop.run_in_executor(self._executor, partial(self._write, [], sync))
+        published = asyncio.ensure_future(replica.send(frames))
+        outcomes = await asyncio.gather(synced, published, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def fail(self, error: DatabaseError) -> None:
         """Stop writing for good because of `error` (a background publish that failed)."""
