@@ -73,7 +73,6 @@ class Writer:
         self._inflight: asyncio.Future[Any] | None = None
         self._unsynced = False  # (worker) written since the last sync
         self._failed_in_worker = False
-        self._sizes: list[int] = []  # (worker) the sizes of the last batch's records
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanta-writer")
         self.error: DatabaseError | None = None
         self.replica: Replica | None = None  # replication: batches go there once written
@@ -127,9 +126,9 @@ class Writer:
     def _start_batch(self, sync: bool) -> None:
         batch, self._queue = self._queue, []
         upto = self._queued
-        job = partial(self._write, batch, sync)
         future: asyncio.Future[Any]
         if self.replica is None:
+            job = partial(self._write, batch, sync)
             future = asyncio.get_running_loop().run_in_executor(self._executor, job)
         else:
             appended = partial(self._write, batch, False)
@@ -201,12 +200,9 @@ class Writer:
                 )
             frames: list[Frame] = []
             if batch:
-                start = self.file.size
-                parts = self._frame(batch)
+                parts, frames = self._frame(batch)
                 self.file.append(parts)
                 self._unsynced = True
-                if self.replica is not None:
-                    frames = _split(parts, batch, self._sizes, start)
             if sync and self._unsynced:
                 self.file.sync()
                 self._unsynced = False
@@ -215,14 +211,17 @@ class Writer:
             raise
         return frames
 
-    def _frame(self, batch: list[Record]) -> list[bytes]:
+    def _frame(self, batch: list[Record]) -> tuple[list[bytes], list[Frame]]:
+        """The bytes to append, and each record's bytes for the replica (if there is one)."""
         offset = self.file.size
         parts: list[bytes] = []
-        self._sizes = sizes = []
+        frames: list[Frame] = []
         for record in batch:
             pieces = self._encode(record, offset)
             size = sum(map(len, pieces))
-            sizes.append(size)
+            if self.replica is not None:
+                whole = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                frames.append((whole, isinstance(record, Snapshot), offset))
             parts += pieces
             offset += size
             if isinstance(record, Snapshot):
@@ -231,7 +230,7 @@ class Writer:
                 self.replay_bytes += size
         # Small records go out in one write; a large snapshot's pieces are written as they
         # are, so that no second copy of it is made.
-        return parts if len(parts) > len(batch) else [b"".join(parts)]
+        return (parts if len(parts) > len(batch) else [b"".join(parts)]), frames
 
     def _encode(self, record: Record, offset: int) -> list[bytes]:
         if isinstance(record, Snapshot) and not isinstance(record.state, msgspec.Raw):
@@ -264,17 +263,6 @@ class Writer:
     def close(self) -> None:
         """Stop the worker thread; call after `wait_idle`."""
         self._executor.shutdown(wait=True)
-
-
-def _split(parts: list[bytes], batch: list[Record], sizes: list[int], start: int) -> list[Frame]:
-    """Each record's bytes of a batch written as `parts` (`_frame`'s), by their sizes."""
-    data = b"".join(parts)
-    frames: list[Frame] = []
-    pos = 0
-    for record, size in zip(batch, sizes, strict=True):
-        frames.append((data[pos : pos + size], isinstance(record, Snapshot), start + pos))
-        pos += size
-    return frames
 
 
 def _give_the_gil_away() -> None:
