@@ -86,7 +86,7 @@ class Follower(Generic[T]):
                 self._log = detect(head, Path(self.options.stream))
                 await self._start_at_snapshot(stream)
             self._subscription = await stream.js.subscribe(
-                self.options.subject.rsplit(".", 1)[0] + ".>",
+                self.options.wildcard,
                 stream=self.options.stream,
                 ordered_consumer=True,
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -124,9 +124,10 @@ class Follower(Generic[T]):
                 raise ReplicationError(
                     f"the stream skipped from {self._seq} to {seq}", stream=self.options.stream
                 )
-            if self._log is None:
-                self._log = detect(await record_bytes(self._stream_now(), message))
-            self._fold_in(message, await record_bytes(self._stream_now(), message))
+            data = await record_bytes(self._stream_now(), message)
+            if self._log is None:  # the stream was empty when following began
+                self._log = detect(data)
+            self._fold_in(message, data)
         except (DatabaseError, BadRecord) as exc:
             self.error = _as_error(exc, self.options.stream, seq)
         self.lag = int(msg.metadata.num_pending or 0)

@@ -64,6 +64,11 @@ class Replication:
         return [self.subject, self.snapshot_subject]
 
     @property
+    def wildcard(self) -> str:
+        """One subject matching all of the stream's subjects (what a follower tails)."""
+        return f"kanta.{self.stream}.>"
+
+    @property
     def bucket(self) -> str:
         """The object-store bucket holding the snapshots' bytes."""
         return f"kanta-{self.stream}"

@@ -20,10 +20,11 @@ import blake3
 
 from ..core.formats import detect
 from ..core.scan import RawRecord
-from ..errors import ReplicationError
+from ..errors import DatabaseError, ReplicationError
 from ..storage.logfile import LogFile
 from ..storage.sidefiles import save_cut
 from ..storage.writer import Frame
+from .options import Replication
 from .publisher import Publisher, referenced_object
 from .stream import Message, Stream
 
@@ -92,26 +93,23 @@ async def _agreement(stream: Stream, data: bytes, records: list[RawRecord], upto
     for seq in range(upto, 0, -1):
         message = await stream.get(seq)
         raw = records[seq - 1]
-        if message is not None and _same(message, data[(raw.byte_pos if seq > 1 else 0) : raw.end]):
+        if message is not None and _same(
+            message, data[(raw.byte_pos if seq > 1 else 0) : raw.end], stream.options
+        ):
             return seq
     return 0
 
 
-def _same(message: Message, record: bytes) -> bool:
-    if message.subject == stream_snapshot_subject(message):
+def _same(message: Message, record: bytes, options: Replication) -> bool:
+    if message.subject == options.snapshot_subject:
         name, size, _offset = referenced_object(message.data)
         return size == len(record) and blake3.blake3(record).hexdigest() == name
     return message.data == record
 
 
-def stream_snapshot_subject(message: Message) -> str:
-    """The snapshot subject of the stream `message` came from (`kanta.NAME.snap`)."""
-    return message.subject.rsplit(".", 1)[0] + ".snap"
-
-
 async def record_bytes(stream: Stream, message: Message) -> bytes:
     """A stream message's record as the file holds it (a snapshot's, from the bucket)."""
-    if message.subject != stream_snapshot_subject(message):
+    if message.subject != stream.options.snapshot_subject:
         return message.data
     name, size, _offset = referenced_object(message.data)
     data = await stream.get_object(name)
@@ -142,5 +140,5 @@ async def _fetch(stream: Stream, file: LogFile, after: int, last: int) -> int:
     return last - after
 
 
-def _raise(error: Exception) -> None:
+async def _raise(error: DatabaseError) -> None:
     raise error
