@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 
@@ -39,7 +40,7 @@ async def restore(
         await stream.close()
     if not chunks:
         raise ReplicationError("the stream holds no records", stream=stream.options.stream)
-    write_beside([target], b"".join(chunks))
+    await asyncio.to_thread(write_beside, [target], b"".join(chunks))
     return reached
 
 
