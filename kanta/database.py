@@ -188,7 +188,8 @@ class Kanta(Generic[T]):
                 file = loaded.file  # a rotation at open replaces it
                 session = self._start(loaded, readonly)
                 if stream is not None and session.writer is not None:
-                    session.replica = attach.attach(session.writer, stream, last_seq)
+                    report = partial(self._report_failure, session)
+                    session.replica = attach.attach(session.writer, stream, last_seq, report)
             except RecursionError:
                 message = "the stored state is nested too deeply to load"
                 raise DatabaseError(message, db_path=self._path) from None

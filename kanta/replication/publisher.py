@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import blake3
 
@@ -24,7 +24,12 @@ from .stream import Stream
 class Publisher:
     """Publishes the writer's batches after the stream's sequence `expected`."""
 
-    def __init__(self, stream: Stream, expected: int, on_failure: Callable[[DatabaseError], None]):
+    def __init__(
+        self,
+        stream: Stream,
+        expected: int,
+        on_failure: Callable[[DatabaseError], Awaitable[None]],
+    ) -> None:
         self.stream = stream
         self.expected = expected  # the stream's last sequence, as far as this writer knows
         self._on_failure = on_failure
@@ -59,7 +64,7 @@ class Publisher:
                 await self.publish(frames)
             except DatabaseError as exc:
                 self.error = exc
-                self._on_failure(exc)
+                await self._on_failure(exc)
                 return
             self._backlog.popleft()
             self._backlog_records -= len(frames)

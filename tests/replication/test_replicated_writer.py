@@ -259,3 +259,38 @@ def test_replication_urls_and_options() -> None:
         replication_of("nats://h/x?colour=red")
     with pytest.raises(ValueError, match="retention"):
         Kanta("x.db", Data(), retention=10, replicate="nats://h/x")
+
+
+async def test_a_background_publish_that_is_fenced_stops_a_local_ack_writer(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    url = _url(nats_server, ack="local")
+    old = Kanta(tmp_path / "a.db", Data(), replicate=url)
+    failures: list[Exception] = []
+
+    @old.fatal_error
+    def report(error: DatabaseError) -> None:
+        failures.append(error)
+
+    await old.open()
+    await _write(old, "alice")
+    session = old._session
+    assert session is not None and session.replica is not None
+    await session.replica.wait_published()
+    async with Kanta(tmp_path / "b.db", Data(), replicate=_url(nats_server)) as new:
+        await _write(new, "bob")
+    with old.transaction("add", user="old") as data:
+        data.users["mallory"] = 99
+    # ack="local" waits for the fsync only; the refusal may already be in when it returns.
+    with contextlib.suppress(FencedError):
+        await old.flush()
+    await session.replica.wait_published()  # the background publish is refused
+    assert old.replication_lag == 1  # still not in the stream
+    with pytest.raises(FencedError):
+        await old.flush()
+    assert [type(e) for e in failures] == [FencedError]
+    with pytest.raises(FencedError), old.transaction("add", user="old") as data:
+        data.users["eve"] = 1
+    with pytest.raises(DatabaseError):
+        await old.close()
+    assert b"mallory" not in b"".join(await _stream_records(nats_server))
